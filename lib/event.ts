@@ -1,0 +1,110 @@
+import { v7 as uuidv7 } from 'uuid';
+
+/** Envelope media type sent by Distribution 2.x; our default. */
+export const EVENTS_MEDIA_TYPE_V1 = 'application/vnd.docker.distribution.events.v1+json';
+/** Envelope media type sent by Distribution 3.x. */
+export const EVENTS_MEDIA_TYPE_V2 = 'application/vnd.docker.distribution.events.v2+json';
+/** Media type Distribution gives every blob event. */
+export const BLOB_MEDIA_TYPE = 'application/octet-stream';
+
+export type EventAction = 'push' | 'pull' | 'mount' | 'delete';
+export const EVENT_ACTIONS: readonly EventAction[] = ['push', 'pull', 'mount', 'delete'];
+
+/** The envelope versions we can write: v1 is Distribution 2.x, v2 is Distribution 3.x. */
+export type EnvelopeVersion = 'v1' | 'v2';
+
+export interface Platform {
+  architecture: string;
+  os: string;
+  'os.version'?: string;
+  'os.features'?: string[];
+  variant?: string;
+  features?: string[];
+}
+
+/** A content descriptor as Distribution writes it in `target` and `references`. */
+export interface Descriptor {
+  mediaType?: string;
+  size?: number;
+  digest?: string;
+  urls?: string[];
+  annotations?: Record<string, string>;
+  platform?: Platform;
+  /** OCI 1.1 fields; Distribution 3.x writes them when present. */
+  data?: string;
+  artifactType?: string;
+}
+
+/** What an event is about. `length` repeats `size` for old consumers. */
+export interface Target extends Descriptor {
+  length?: number;
+  repository?: string;
+  fromRepository?: string;
+  url?: string;
+  tag?: string;
+  references?: Descriptor[];
+}
+
+/** The HTTP request that caused the event. */
+export interface RequestRecord {
+  id: string;
+  addr?: string;
+  host?: string;
+  method: string;
+  useragent: string;
+}
+
+/** Who caused the event; `{}` when anonymous. */
+export interface ActorRecord {
+  name?: string;
+}
+
+/** Which registry instance produced the event. */
+export interface SourceRecord {
+  addr?: string;
+  instanceID?: string;
+}
+
+export interface Event {
+  id: string;
+  /** RFC 3339 with fractional seconds, kept as text so nanoseconds survive a round trip. */
+  timestamp: string;
+  action: EventAction;
+  target: Target;
+  request: RequestRecord;
+  actor: ActorRecord;
+  source: SourceRecord;
+}
+
+export interface Envelope {
+  events: Event[];
+}
+
+/**
+ * A new event id. We use UUIDv7 (as Distribution 3.1 does) rather than 2.x's v4: the ids
+ * sort by creation time, which keeps store indexes compact and lets a receiver see order
+ * in its logs, and every consumer that accepts a v4 uuid accepts a v7 one.
+ */
+export function newEventId(): string {
+  return uuidv7();
+}
+
+// Date has millisecond resolution; a monotonic clock anchored to it gives the
+// nanosecond digits Go prints, without ever going backwards within a process.
+const anchorMs = BigInt(Date.now());
+const anchorHr = process.hrtime.bigint();
+
+/** The current time as Go's RFC3339Nano prints it in UTC (trailing zeros trimmed). */
+export function eventTimestamp(): string {
+  const ns = anchorMs * 1_000_000n + (process.hrtime.bigint() - anchorHr);
+  return formatTimestamp(ns);
+}
+
+/** Formats nanoseconds since the epoch as Go's RFC3339Nano in UTC. */
+export function formatTimestamp(nsSinceEpoch: bigint): string {
+  const ms = Number(nsSinceEpoch / 1_000_000n);
+  const seconds = new Date(ms).toISOString().slice(0, 19);
+  let fraction = (nsSinceEpoch % 1_000_000_000n).toString().padStart(9, '0').replace(/0+$/, '');
+  if (fraction) fraction = '.' + fraction;
+  return `${seconds}${fraction}Z`;
+}

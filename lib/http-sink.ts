@@ -1,0 +1,141 @@
+import http from 'node:http';
+import https from 'node:https';
+import axios, { type AxiosInstance, type AxiosRequestConfig } from 'axios';
+import type { EnvelopeVersion, Event } from './event';
+import { payloadEncoder } from './formats';
+import { keepAliveAdapter, TRANSPORT_HEADERS } from './http-adapter';
+import { ClosedSinkError, type Sink } from './sink';
+
+/** What an HttpSink reports about each attempt; the stats code implements these. */
+export interface HttpSinkHooks {
+  /** The endpoint answered 2xx or 3xx. */
+  success?(status: number, events: readonly Event[], durationMs: number): void;
+  /** The endpoint answered another status. */
+  failure?(status: number, events: readonly Event[], durationMs: number): void;
+  /** No answer: connection refused or dropped, timeout, TLS failure. */
+  error?(err: Error, events: readonly Event[], durationMs: number): void;
+}
+
+/** A request body and the headers that describe it. */
+export interface EncodedRequest {
+  body: string;
+  headers: Record<string, string>;
+}
+
+export interface HttpSinkOptions {
+  /** Per-request timeout in ms (`timeout`). @default 1000 (1s) */
+  timeoutMs?: number;
+  /** Static headers sent with every request, as in Distribution's `headers` (a list per name). */
+  headers?: Record<string, readonly string[]>;
+  /** Envelope generation when no `encode` is given. @default 'v1' */
+  version?: EnvelopeVersion;
+  /** Turns events into a body; default: Distribution's envelope of the chosen version. */
+  encode?(events: readonly Event[]): EncodedRequest;
+  /** Adds headers computed from the final body, e.g. signatures. */
+  sign?(body: string, events: readonly Event[]): Record<string, string>;
+  /** Agent for `https:` URLs, e.g. one trusting a private CA. @default a keep-alive agent */
+  httpsAgent?: https.Agent;
+  hooks?: HttpSinkHooks;
+}
+
+/** The endpoint answered with a status that is not success. */
+export class HttpStatusError extends Error {
+  override readonly name = 'HttpStatusError';
+  constructor(
+    readonly url: string,
+    readonly status: number,
+    /** From `Retry-After` on 429 and 503, in ms. */
+    readonly retryAfterMs?: number,
+  ) {
+    super(`POST ${url}: response status ${status} ${http.STATUS_CODES[status] ?? ''} unaccepted`.trimEnd());
+  }
+}
+
+/** The endpoint could not be reached or did not answer in time. */
+export class HttpDeliveryError extends Error {
+  override readonly name = 'HttpDeliveryError';
+  constructor(
+    readonly url: string,
+    override readonly cause: Error,
+  ) {
+    super(`POST ${url}: ${cause.message}`);
+  }
+}
+
+/** Parses `Retry-After` (seconds or an HTTP date) into ms; undefined when absent or invalid. */
+export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/**
+ * POSTs each write as one request to a URL over keep-alive connections. 2xx and 3xx are
+ * success, as in Distribution; redirects are not followed.
+ */
+export class HttpSink implements Sink {
+  private readonly client: AxiosInstance;
+  private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+  private readonly httpsAgent: https.Agent;
+  private readonly hooks: HttpSinkHooks;
+  private readonly encode: (events: readonly Event[]) => EncodedRequest;
+  private closed = false;
+
+  constructor(
+    readonly url: string,
+    private readonly options: HttpSinkOptions = {},
+  ) {
+    this.hooks = options.hooks ?? {};
+    this.encode = options.encode ?? payloadEncoder('distribution', options.version);
+    this.httpsAgent = options.httpsAgent ?? new https.Agent({ keepAlive: true, maxSockets: 4 });
+    const headers: Record<string, string | string[]> = { 'User-Agent': 'registry-notifications' };
+    for (const [name, values] of Object.entries(options.headers ?? {})) headers[name] = [...values];
+    this.client = axios.create({
+      timeout: options.timeoutMs ?? 1000,
+      headers,
+      adapter: keepAliveAdapter({ httpAgent: this.httpAgent, httpsAgent: this.httpsAgent }),
+      // Every status is an answer; we judge it ourselves. Redirects are not followed.
+      validateStatus: () => true,
+      transformRequest: [(data: unknown) => data],
+    });
+  }
+
+  async write(events: readonly Event[]): Promise<void> {
+    if (this.closed) throw new ClosedSinkError(`http sink ${this.url}`);
+    const encoded = this.encode(events);
+    const signature = this.options.sign?.(encoded.body, events);
+    const started = performance.now();
+    let status: number;
+    let retryAfter: string | undefined;
+    try {
+      // Signature headers go straight to the transport: axios's header normalization
+      // costs more per header than the HMAC itself.
+      const res = await this.client.post(this.url, encoded.body, {
+        headers: encoded.headers,
+        [TRANSPORT_HEADERS]: signature,
+      } as AxiosRequestConfig<string>);
+      status = res.status;
+      retryAfter = res.headers['retry-after'] as string | undefined;
+    } catch (err) {
+      const error = new HttpDeliveryError(this.url, err as Error);
+      this.hooks.error?.(error, events, performance.now() - started);
+      throw error;
+    }
+    const duration = performance.now() - started;
+    if (status >= 200 && status < 400) {
+      this.hooks.success?.(status, events, duration);
+      return;
+    }
+    this.hooks.failure?.(status, events, duration);
+    const wait = status === 429 || status === 503 ? parseRetryAfter(retryAfter) : undefined;
+    throw new HttpStatusError(this.url, status, wait);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.httpAgent.destroy();
+    if (!this.options.httpsAgent) this.httpsAgent.destroy();
+  }
+}

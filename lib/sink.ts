@@ -1,0 +1,38 @@
+import type { Event } from './event';
+
+/**
+ * The one contract every stage of the pipeline honours.
+ *
+ * `write` commits events to the sink: once it resolves, the caller may assume the
+ * events are the sink's responsibility. A write after `close` rejects with
+ * `ClosedSinkError`. `close` releases what the sink holds, forwards to the sink it
+ * wraps, and never hangs; closing twice is harmless.
+ */
+export interface Sink {
+  write(events: readonly Event[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A write reached a sink that was already closed. */
+export class ClosedSinkError extends Error {
+  override readonly name = 'ClosedSinkError';
+  constructor(readonly sink: string) {
+    super(`${sink}: sink is closed`);
+  }
+}
+
+/** An AbortSignal-aware sleep: rejects with `ClosedSinkError` when the signal fires. */
+export function sleep(ms: number, signal: AbortSignal, sink: string): Promise<void> {
+  if (signal.aborted) return Promise.reject(new ClosedSinkError(sink));
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new ClosedSinkError(sink));
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}

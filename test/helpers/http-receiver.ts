@@ -1,0 +1,77 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { decodeEnvelope, type Event } from '../../lib';
+
+export interface ReceivedRequest {
+  method: string;
+  url: string;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+/**
+ * A webhook endpoint on 127.0.0.1 and a free port. `respond` picks each answer's
+ * status (default 200); every request and decoded event is recorded.
+ */
+export class TestReceiver {
+  readonly requests: ReceivedRequest[] = [];
+  readonly events: Event[] = [];
+  respond: (req: ReceivedRequest, index: number) => number | { status: number; headers?: Record<string, string> } = () => 200;
+  private server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const rec: ReceivedRequest = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
+      const answer = this.respond(rec, this.requests.length);
+      this.requests.push(rec);
+      const { status, headers } = typeof answer === 'number' ? { status: answer, headers: {} } : answer;
+      if (status >= 200 && status < 400) {
+        try {
+          this.events.push(...decodeEnvelope(rec.body).events);
+        } catch {
+          // Not an envelope (another format under test); the raw request is recorded.
+        }
+      }
+      res.writeHead(status, headers);
+      res.end();
+      this.wake();
+    });
+  });
+  private waiters: Array<() => void> = [];
+
+  /** Listens on 127.0.0.1, on `port` or a free one. */
+  async start(port = 0): Promise<this> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, '127.0.0.1', resolve);
+    });
+    return this;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/`;
+  }
+
+  /** Resolves once `pred` holds for what has been received. */
+  until(pred: (r: this) => boolean): Promise<void> {
+    if (pred(this)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const check = () => {
+        if (pred(this)) resolve();
+        else this.waiters.push(check);
+      };
+      this.waiters.push(check);
+    });
+  }
+
+  private wake(): void {
+    const waiting = this.waiters;
+    this.waiters = [];
+    for (const w of waiting) w();
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}

@@ -1,0 +1,457 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { pipeline } from 'node:stream/promises';
+import type { Notifications } from '../lib';
+import { htpasswdAuth, type HtpasswdOptions } from './auth';
+import { RegistryError, isRegistryError } from './errors';
+import { accepts, parseManifest } from './manifest-format';
+import { checkName, checkTag, looksLikeDigest, parseDigest } from './reference';
+import type { FilesystemRepository, FilesystemStorage } from './storage';
+
+export interface RegistryAppOptions {
+  /** Where repositories live. */
+  storage: FilesystemStorage;
+  /** The notifications pipeline; its middleware is mounted after authentication. @default none: no events */
+  notifications?: Notifications;
+  /** Basic authentication from an htpasswd file. @default anonymous access */
+  auth?: HtpasswdOptions;
+  /** Whether manifests, tags and blobs may be deleted (`storage.delete.enabled`). @default false */
+  deleteEnabled?: boolean;
+  /** Largest manifest accepted on PUT, in bytes. @default 4 MiB */
+  maxManifestBytes?: number;
+  /** Most entries in one catalog page. @default 1000 */
+  maxCatalogEntries?: number;
+}
+
+export const DEFAULT_APP_OPTIONS = {
+  deleteEnabled: false,
+  maxManifestBytes: 4 * 1024 * 1024, // 4 MiB
+  maxCatalogEntries: 1000,
+} as const;
+
+/** Every response of the API carries this, as Distribution's do. */
+export const API_VERSION_HEADER = { 'Docker-Distribution-API-Version': 'registry/2.0' } as const;
+
+type Route =
+  | { kind: 'base' }
+  | { kind: 'catalog' }
+  | { kind: 'tags'; name: string }
+  | { kind: 'manifest'; name: string; reference: string }
+  | { kind: 'uploads'; name: string }
+  | { kind: 'upload'; name: string; id: string }
+  | { kind: 'blob'; name: string; digest: string };
+
+// Suffixes are fixed, so a greedy name takes everything before them (names may contain "/").
+const ROUTES: Array<[RegExp, (m: RegExpMatchArray) => Route]> = [
+  [/^\/?$/, () => ({ kind: 'base' })],
+  [/^\/_catalog$/, () => ({ kind: 'catalog' })],
+  [/^\/(.+)\/tags\/list$/, (m) => ({ kind: 'tags', name: m[1] })],
+  [/^\/(.+)\/manifests\/([^/]+)$/, (m) => ({ kind: 'manifest', name: m[1], reference: m[2] })],
+  [/^\/(.+)\/blobs\/uploads\/?$/, (m) => ({ kind: 'uploads', name: m[1] })],
+  [/^\/(.+)\/blobs\/uploads\/([^/]+)$/, (m) => ({ kind: 'upload', name: m[1], id: m[2] })],
+  [/^\/(.+)\/blobs\/([^/]+)$/, (m) => ({ kind: 'blob', name: m[1], digest: m[2] })],
+];
+
+/** The route a path (relative to `/v2`) names, before any of its parts are validated. */
+function matchRoute(path: string): Route | undefined {
+  for (const [re, build] of ROUTES) {
+    const m = path.match(re);
+    if (m) return build(m);
+  }
+  return undefined;
+}
+
+/** Percent-decodes a path segment (clients may send `sha256%3A…`); a malformed one stays as sent and fails validation. */
+function decode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
+function unsupported(req: Request): RegistryError {
+  return new RegistryError('UNSUPPORTED', `the operation is unsupported: ${req.method} is not allowed on ${req.baseUrl}${req.path}`);
+}
+
+function queryString(req: Request, key: string): string | undefined {
+  const v = (req.query as Record<string, unknown>)[key];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** `0-<last byte>` of an upload of `size` bytes, as Distribution writes `Range` (an empty upload is `0-0`). */
+function uploadRange(size: number): string {
+  return `0-${Math.max(0, size - 1)}`;
+}
+
+/** Reads a request body of at most `limit` bytes; a larger one is drained and refused with 413. */
+function readBody(req: Request, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(new RegistryError('MANIFEST_INVALID', `manifest invalid: larger than ${limit} bytes`, { limit }, 413));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+/** Parses `n` and `last` of a listing; `n` absent means `fallback`. */
+function pagination(req: Request, fallback: number, max: number): { n: number; last?: string } {
+  const nText = queryString(req, 'n');
+  let n = fallback;
+  if (nText !== undefined) {
+    if (!/^\d+$/.test(nText)) {
+      throw new RegistryError('PAGINATION_NUMBER_INVALID', `invalid number of results requested: n=${JSON.stringify(nText)}, expected a whole number`, {
+        n: nText,
+      });
+    }
+    n = Math.min(Number(nText), max);
+  }
+  const last = queryString(req, 'last');
+  return { n, ...(last ? { last } : {}) };
+}
+
+/** One page of sorted `items` after `last`; sets `Link` when more remain. */
+function page(res: Response, path: string, items: string[], { n, last }: { n: number; last?: string }): string[] {
+  const rest = last === undefined ? items : items.filter((i) => i > last);
+  const out = rest.slice(0, n);
+  if (rest.length > out.length && out.length > 0) {
+    res.set('Link', `<${path}?last=${encodeURIComponent(out[out.length - 1])}&n=${n}>; rel="next"`);
+  }
+  return out;
+}
+
+interface ByteRange {
+  start: number;
+  end: number;
+}
+
+/** A single `bytes=` range against `size`; undefined when absent or not one we serve, 'unsatisfiable' past the end. */
+function parseRange(header: string | undefined, size: number): ByteRange | 'unsatisfiable' | undefined {
+  const m = header?.match(/^bytes=(\d*)-(\d*)$/);
+  if (!m || (m[1] === '' && m[2] === '')) return undefined;
+  if (m[1] === '') {
+    const suffix = Number(m[2]);
+    if (suffix === 0) return 'unsatisfiable';
+    return { start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(m[1]);
+  const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  if (start >= size || end < start) return 'unsatisfiable';
+  return { start, end };
+}
+
+/**
+ * An Express app serving the OCI distribution API under `/v2/`, on filesystem storage.
+ * Operations that notifications are about go through `notifications.repository(req, …)`,
+ * so each one that succeeds emits its event; checks and listings use the storage directly.
+ */
+export function createRegistryApp(options: RegistryAppOptions): express.Express {
+  const opts = { ...DEFAULT_APP_OPTIONS, ...definedOnly(options) };
+  const { storage, notifications } = options;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  const v2 = express.Router();
+  v2.use((_req, res, next) => {
+    res.set(API_VERSION_HEADER);
+    next();
+  });
+  if (opts.auth) v2.use(htpasswdAuth(opts.auth));
+  // After auth: the middleware reads the actor from req.user when the request starts.
+  if (notifications) v2.use(notifications.middleware);
+  v2.use((req, res, next) => {
+    handle(req, res).catch(next);
+  });
+  app.use('/v2', v2);
+
+  // Errors as the spec's JSON body; anything unexpected is a 500 with code UNKNOWN, and logged.
+  app.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) {
+      res.destroy(err as Error);
+      return;
+    }
+    if (err instanceof RegistryError) {
+      res.status(err.status).set(API_VERSION_HEADER).json(err.toJSON());
+      return;
+    }
+    if (err === undefined) return next();
+    console.error('registry: internal error:', err);
+    res.status(500).set(API_VERSION_HEADER).json({ errors: [{ code: 'UNKNOWN', message: `unknown error: ${(err as Error).message}` }] });
+  });
+
+  const repositoryFor = (req: Request, name: string): { raw: FilesystemRepository; repo: FilesystemRepository } => {
+    const raw = storage.repository(name);
+    return { raw, repo: notifications ? notifications.repository(req, raw) : raw };
+  };
+
+  const requireDelete = (): void => {
+    if (!opts.deleteEnabled) throw new RegistryError('UNSUPPORTED', 'the operation is unsupported: deletes are disabled (storage.delete.enabled is false)');
+  };
+
+  /**
+   * Dispatches one `/v2` request. Names are validated when the repository is opened
+   * (NAME_INVALID), references when parsed (TAG_INVALID, DIGEST_INVALID); every
+   * RegistryError thrown on the way becomes the spec's error response.
+   */
+  async function handle(req: Request, res: Response): Promise<void> {
+    const route = matchRoute(req.path);
+    if (!route) {
+      res.status(404).type('text/plain').send('404 page not found\n');
+      return;
+    }
+    const method = req.method;
+    switch (route.kind) {
+      case 'base':
+        if (method !== 'GET' && method !== 'HEAD') throw unsupported(req);
+        res.status(200).json({});
+        return;
+      case 'catalog': {
+        if (method !== 'GET') throw unsupported(req);
+        const names = page(res, '/v2/_catalog', await storage.catalog(), pagination(req, opts.maxCatalogEntries, opts.maxCatalogEntries));
+        res.status(200).json({ repositories: names });
+        return;
+      }
+      case 'tags': {
+        if (method !== 'GET') throw unsupported(req);
+        const { raw } = repositoryFor(req, route.name);
+        if (!(await raw.exists())) throw new RegistryError('NAME_UNKNOWN', `repository name not known to registry: ${route.name}`, { name: route.name });
+        const tags = page(res, `/v2/${route.name}/tags/list`, await raw.tags.list(), pagination(req, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER));
+        res.status(200).json({ name: route.name, tags });
+        return;
+      }
+      case 'manifest':
+        return manifestRoute(req, res, route.name, decode(route.reference));
+      case 'blob':
+        return blobRoute(req, res, route.name, decode(route.digest));
+      case 'uploads':
+        if (method !== 'POST') throw unsupported(req);
+        return startUpload(req, res, route.name);
+      case 'upload':
+        return uploadRoute(req, res, route.name, decode(route.id));
+    }
+  }
+
+  /**
+   * Manifests by tag or digest. Events: GET and HEAD pull (with the tag when by tag), PUT
+   * pushes; DELETE by digest deletes the manifest and then untags each tag that pointed at
+   * it (one event each), DELETE by tag untags only.
+   */
+  async function manifestRoute(req: Request, res: Response, name: string, reference: string): Promise<void> {
+    const { raw, repo } = repositoryFor(req, name);
+    const byDigest = looksLikeDigest(reference);
+    const ref = byDigest ? { digest: (parseDigest(reference), reference) } : { tag: checkTag(reference) };
+    switch (req.method) {
+      case 'GET':
+      case 'HEAD': {
+        // Negotiate on the stored media type first, so a refusal never reaches the evented path.
+        const stored = await raw.manifests.get(ref);
+        if (!accepts(req.headers.accept, stored.mediaType)) {
+          throw new RegistryError('MANIFEST_UNKNOWN', `manifest unknown: ${reference} is a ${stored.mediaType}, which the Accept header does not allow`, {
+            mediaType: stored.mediaType,
+            accept: req.headers.accept,
+          });
+        }
+        const manifest = await repo.manifests.get(ref);
+        res.status(200).set({
+          'Content-Type': manifest.mediaType,
+          'Content-Length': String(manifest.payload.length),
+          'Docker-Content-Digest': manifest.digest,
+          ETag: `"${manifest.digest}"`,
+        });
+        res.end(req.method === 'GET' ? manifest.payload : undefined);
+        return;
+      }
+      case 'PUT': {
+        const payload = await readBody(req, opts.maxManifestBytes);
+        // Resolved here so the event carries the real type even when the client sent a generic one.
+        const { mediaType } = parseManifest(req.headers['content-type'], payload);
+        const digest = await repo.manifests.put({ mediaType, payload }, byDigest ? { digest: reference } : { tag: reference });
+        res
+          .status(201)
+          .set({ Location: `/v2/${name}/manifests/${digest}`, 'Docker-Content-Digest': digest, 'Content-Length': '0' })
+          .end();
+        return;
+      }
+      case 'DELETE': {
+        requireDelete();
+        if (ref.tag !== undefined) {
+          await repo.tags.untag(ref.tag);
+        } else {
+          // Looked up first: once the revision is gone, nothing says which tags were its.
+          const tags = await raw.tags.lookup(ref.digest);
+          await repo.manifests.delete(ref.digest);
+          for (const tag of tags) await repo.tags.untag(tag);
+        }
+        res.status(202).set('Content-Length', '0').end();
+        return;
+      }
+      default:
+        throw unsupported(req);
+    }
+  }
+
+  /** Blobs by digest. Events: GET and HEAD pull (a HEAD opens without reading), DELETE deletes. */
+  async function blobRoute(req: Request, res: Response, name: string, digest: string): Promise<void> {
+    const { repo } = repositoryFor(req, name);
+    parseDigest(digest);
+    switch (req.method) {
+      case 'GET':
+      case 'HEAD': {
+        const blob = await repo.blobs.open(digest);
+        const size = blob.descriptor.size ?? 0;
+        res.set({
+          'Content-Type': 'application/octet-stream',
+          'Docker-Content-Digest': digest,
+          'Accept-Ranges': 'bytes',
+          ETag: `"${digest}"`,
+          'Cache-Control': 'max-age=31536000',
+        });
+        // One range per request is enough for registry clients (resuming a pull); others get the whole blob.
+        const range = req.method === 'GET' ? parseRange(req.headers.range, size) : undefined;
+        if (range === 'unsatisfiable') {
+          res.status(416).set({ 'Content-Range': `bytes */${size}`, 'Content-Type': 'text/plain' }).end('requested range not satisfiable\n');
+          return;
+        }
+        if (range) {
+          res.status(206).set({ 'Content-Range': `bytes ${range.start}-${range.end}/${size}`, 'Content-Length': String(range.end - range.start + 1) });
+        } else {
+          res.status(200).set('Content-Length', String(size));
+        }
+        if (req.method === 'HEAD' || size === 0) {
+          res.end();
+          return;
+        }
+        await pipeline(blob.read(range), res);
+        return;
+      }
+      case 'DELETE':
+        requireDelete();
+        await repo.blobs.delete(digest);
+        res.status(202).set('Content-Length', '0').end();
+        return;
+      default:
+        throw unsupported(req);
+    }
+  }
+
+  const uploadHeaders = (res: Response, name: string, id: string, size: number) =>
+    res.set({ Location: `/v2/${name}/blobs/uploads/${id}`, 'Docker-Upload-UUID': id, Range: uploadRange(size), 'Content-Length': '0' });
+
+  const blobCreated = (res: Response, name: string, digest: string) =>
+    res.status(201).set({ Location: `/v2/${name}/blobs/${digest}`, 'Docker-Content-Digest': digest, 'Content-Length': '0' }).end();
+
+  /**
+   * `POST /blobs/uploads/`: a mount (`?mount=&from=`, a mount event), a monolithic upload
+   * (`?digest=`, a push event once verified), or a new session (202, no event).
+   */
+  async function startUpload(req: Request, res: Response, name: string): Promise<void> {
+    const { raw, repo } = repositoryFor(req, name);
+    const mount = queryString(req, 'mount');
+    const from = queryString(req, 'from');
+    const digest = queryString(req, 'digest');
+    if (mount !== undefined && from !== undefined) {
+      parseDigest(mount);
+      checkName(from);
+      try {
+        await repo.blobs.mount(mount, from);
+        blobCreated(res, name, mount);
+        return;
+      } catch (err) {
+        // Not in `from` (or not visible there): the client falls back to uploading.
+        if (!isRegistryError(err, 'BLOB_UNKNOWN')) throw err;
+      }
+    } else if (digest !== undefined) {
+      parseDigest(digest);
+      const id = await raw.uploads.start();
+      try {
+        await raw.uploads.append(id, req);
+        await repo.blobs.commit(id, digest);
+      } catch (err) {
+        await raw.uploads.cancel(id).catch(() => undefined);
+        throw err;
+      }
+      blobCreated(res, name, digest);
+      return;
+    }
+    const id = await raw.uploads.start();
+    uploadHeaders(res.status(202), name, id, 0).end();
+  }
+
+  /** Checks `Content-Range` (`start-end`) of a chunk against the bytes received so far; 416 when out of order. */
+  const checkChunk = (req: Request, res: Response, name: string, id: string, size: number): void => {
+    const header = req.headers['content-range'];
+    if (header === undefined) return;
+    const m = header.match(/^(?:bytes )?(\d+)-(\d+)$/);
+    const length = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
+    const problem = !m
+      ? `malformed Content-Range ${JSON.stringify(header)}; expected <start>-<end>`
+      : Number(m[1]) !== size
+        ? `Content-Range starts at ${m[1]}, but ${size} bytes have been received; the next chunk must start at ${size}`
+        : Number(m[2]) < Number(m[1])
+          ? `Content-Range ${header} ends before it starts`
+          : length !== undefined && length !== Number(m[2]) - Number(m[1]) + 1
+            ? `Content-Range ${header} does not match Content-Length ${length}`
+            : undefined;
+    if (problem) {
+      // The client resumes from the Range it is told, as the spec asks.
+      uploadHeaders(res, name, id, size);
+      res.removeHeader('Content-Length');
+      throw new RegistryError('BLOB_UPLOAD_INVALID', `blob upload invalid: ${problem}`, { range: header, received: size }, 416);
+    }
+  };
+
+  /** An upload session: status (GET), chunks (PATCH), completion (PUT, a push event), cancel (DELETE). Only completion emits. */
+  async function uploadRoute(req: Request, res: Response, name: string, id: string): Promise<void> {
+    const { raw, repo } = repositoryFor(req, name);
+    const size = await raw.uploads.size(id);
+    switch (req.method) {
+      case 'GET':
+        uploadHeaders(res.status(204), name, id, size).end();
+        return;
+      case 'PATCH': {
+        checkChunk(req, res, name, id, size);
+        const newSize = await raw.uploads.append(id, req);
+        uploadHeaders(res.status(202), name, id, newSize).end();
+        return;
+      }
+      case 'PUT': {
+        const digest = queryString(req, 'digest');
+        if (digest === undefined) throw new RegistryError('DIGEST_INVALID', 'digest invalid: the digest query parameter is required to complete an upload');
+        parseDigest(digest);
+        checkChunk(req, res, name, id, size);
+        await raw.uploads.append(id, req);
+        try {
+          await repo.blobs.commit(id, digest);
+        } catch (err) {
+          // As Distribution: a failed completion ends the session.
+          if (isRegistryError(err, 'DIGEST_INVALID')) await raw.uploads.cancel(id).catch(() => undefined);
+          throw err;
+        }
+        blobCreated(res, name, digest);
+        return;
+      }
+      case 'DELETE':
+        await raw.uploads.cancel(id);
+        res.status(204).end();
+        return;
+      default:
+        throw unsupported(req);
+    }
+  }
+
+  return app;
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,195 @@
+import os from 'node:os';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { Registry } from 'prom-client';
+import { v4 as uuidv4 } from 'uuid';
+import { Bridge, urlBuilderFor, type RepositoryListener } from './bridge';
+import { Broadcaster } from './broadcaster';
+import { parseNotificationsConfig, type NotificationsConfig } from './config';
+import type { ActorRecord, SourceRecord } from './event';
+import { Endpoint } from './endpoint';
+import { listenRepository } from './listener';
+import { NotificationMetrics } from './metrics';
+import type { Repository } from './repository';
+import { defaultActor, requestBaseUrl, requestRecord } from './request';
+import type { Sink } from './sink';
+import { EndpointStats, type EndpointCounters } from './stats';
+import { createEndpointStores } from './stores';
+import { RequestTransaction } from './transaction';
+
+export interface NotificationsOptions {
+  /**
+   * Base URL of event URLs, Distribution's `http.host` (e.g. `https://registry.example.com`).
+   * @default derived from each request (Forwarded, X-Forwarded-Proto/Host, Host)
+   */
+  baseUrl?: string;
+  /** `source.addr`: this registry's `hostname:port`. @default os.hostname() + the port the request came in on */
+  sourceAddr?: string;
+  /** Who caused a request's events. @default `defaultActor`: req.user, else the Basic-auth user, else `{}` */
+  actor?(req: Request): ActorRecord;
+  /** The Prometheus registry metrics go to; never the global one. @default a new Registry */
+  metricsRegistry?: Registry;
+  /**
+   * Write events as soon as the operation succeeds, as Distribution does, instead of
+   * holding them until the response succeeds. @default false
+   */
+  emitImmediately?: boolean;
+  /** `source.instanceID`. @default a new uuid per process */
+  instanceId?: string;
+  /** Where notification problems go; they never fail a request. @default console.error */
+  onError?(err: Error, context: string): void;
+}
+
+/** One endpoint in the shape of Distribution's `registry.notifications.endpoints` expvar. */
+export interface EndpointVars {
+  name: string;
+  url: string;
+  Headers: Record<string, string[]>;
+  /** Nanoseconds, as Go's time.Duration marshals. */
+  Timeout: number;
+  Threshold: number;
+  Backoff: number;
+  IgnoredMediaTypes: string[];
+  Ignore: { MediaTypes: string[]; Actions: string[] };
+  Metrics: EndpointCounters;
+}
+
+/** What `createNotifications` returns: the middleware and a handle on the pipeline. */
+export interface Notifications {
+  /** Mount with `app.use()` before the registry's routes. */
+  readonly middleware: RequestHandler;
+  /** This request's repository, decorated so that operations that succeed emit events. */
+  repository<R extends Repository>(req: Request, repo: R): R;
+  /** This request's bridge, to report operations by hand. */
+  bridge(req: Request): RepositoryListener;
+  readonly endpoints: readonly Endpoint[];
+  readonly config: NotificationsConfig;
+  readonly metricsRegistry: Registry;
+  readonly source: SourceRecord;
+  /** Per-endpoint stats in Distribution's expvar shape. */
+  debugVars(): EndpointVars[];
+  /** The endpoint of this name; throws naming the endpoints there are. */
+  endpoint(name: string): Endpoint;
+  /** Resolves once every store is reachable and the backlog counted; rejects naming the store otherwise. */
+  ready(): Promise<void>;
+  /** Stops taking events, delivers for up to the drain timeout, and releases everything. */
+  close(): Promise<void>;
+}
+
+const contexts = new WeakMap<IncomingMessage, Bridge>();
+
+/**
+ * Builds the notification pipeline from a `notifications:` configuration (as parsed
+ * YAML or from `parseNotificationsConfig`) and returns its Express middleware.
+ */
+export function createNotifications(config: unknown, options: NotificationsOptions = {}): Notifications {
+  const parsed = parseNotificationsConfig(config);
+  const onError = options.onError ?? ((err: Error, context: string) => console.error(`notifications: ${context}: ${err.message}`));
+  const metricsRegistry = options.metricsRegistry ?? new Registry();
+  const metrics = new NotificationMetrics(metricsRegistry);
+  const instanceId = options.instanceId ?? uuidv4();
+  const source: SourceRecord = { instanceID: instanceId };
+  if (options.sourceAddr) source.addr = options.sourceAddr;
+
+  const endpoints = parsed.endpoints
+    .filter((e) => !e.disabled)
+    .map((e) => {
+      const stores = createEndpointStores(parsed.queue, e.name, instanceId);
+      return new Endpoint(e, {
+        store: stores.queue,
+        deadLetters: stores.deadLetters,
+        stats: new EndpointStats(e.name, metrics),
+        drainTimeoutMs: parsed.queue.drainTimeoutMs,
+        onError: (err) => onError(err, `endpoint ${e.name}`),
+      });
+    });
+  const broadcaster: Sink = new Broadcaster(endpoints, {
+    onError: (err, i) => onError(err, `endpoint ${endpoints[i].name}`),
+  });
+  const fixedUrls = options.baseUrl ? urlBuilderFor(options.baseUrl) : undefined;
+  const resolveActor = options.actor ?? defaultActor;
+
+  const middleware: RequestHandler = (req: Request, res: Response, next: NextFunction) => {
+    if (source.addr === undefined) source.addr = `${os.hostname()}:${req.socket.localPort}`;
+    let sink: Sink = broadcaster;
+    if (!options.emitImmediately) {
+      const tx = new RequestTransaction(broadcaster, (err) => onError(err, `${req.method} ${req.originalUrl}`));
+      holdUntilOutcome(res, tx);
+      sink = tx;
+    }
+    contexts.set(
+      req,
+      new Bridge({
+        sink,
+        urls: fixedUrls ?? urlBuilderFor(requestBaseUrl(req)),
+        source,
+        actor: resolveActor(req),
+        request: requestRecord(req),
+        includeReferences: parsed.includeReferences,
+      }),
+    );
+    next();
+  };
+
+  const bridgeOf = (req: Request): Bridge => {
+    const bridge = contexts.get(req);
+    if (!bridge) throw new Error('notifications: the middleware is not mounted before this route (app.use(notifications.middleware))');
+    return bridge;
+  };
+
+  let closed: Promise<void> | undefined;
+  return {
+    middleware,
+    repository: (req, repo) => listenRepository(repo, bridgeOf(req), (err, op) => onError(err, op)),
+    bridge: bridgeOf,
+    endpoints,
+    config: parsed,
+    metricsRegistry,
+    source,
+    endpoint: (name) => {
+      const found = endpoints.find((e) => e.name === name);
+      if (!found) throw new RangeError(`no endpoint named ${JSON.stringify(name)}; endpoints: ${endpoints.map((e) => e.name).join(', ') || 'none'}`);
+      return found;
+    },
+    debugVars: () =>
+      endpoints.map((e) => ({
+        name: e.name,
+        url: e.url,
+        Headers: redactHeaders(e.config.headers),
+        Timeout: e.config.timeoutMs * 1e6,
+        Threshold: e.config.threshold,
+        Backoff: e.config.backoffMs * 1e6,
+        IgnoredMediaTypes: e.config.ignoredMediaTypes,
+        Ignore: { MediaTypes: e.config.ignore.mediaTypes, Actions: e.config.ignore.actions },
+        Metrics: e.stats.snapshot(),
+      })),
+    ready: async () => {
+      await Promise.all(endpoints.map((e) => e.start()));
+    },
+    close: () => (closed ??= broadcaster.close()),
+  };
+}
+
+/**
+ * Commits the request's events when its response starts with a success status (before
+ * the first byte goes out), and drops them on an error status or an aborted request.
+ */
+function holdUntilOutcome(res: ServerResponse, tx: RequestTransaction): void {
+  const writeHead = res.writeHead;
+  res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+    const status = typeof args[0] === 'number' ? args[0] : res.statusCode;
+    if (status >= 200 && status < 400) tx.commit();
+    else tx.rollback();
+    return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+  } as typeof res.writeHead;
+  res.on('close', () => tx.rollback());
+}
+
+/** Headers as `/debug/vars` shows them: credentials are not for a stats page. */
+function redactHeaders(headers: Record<string, string[]>): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const [name, values] of Object.entries(headers)) {
+    out[name] = /^(authorization|proxy-authorization|cookie|x-api-key)$/i.test(name) ? values.map(() => '<redacted>') : values;
+  }
+  return out;
+}

@@ -1,0 +1,158 @@
+import Redis from 'ioredis';
+
+/**
+ * Remembers event ids for a while so that a redelivered event is recognised.
+ * `firstSeen` records the id and tells whether it was new; `forget` undoes that, so an
+ * event whose handling failed is processed again when the sender retries.
+ */
+export interface Deduplicator {
+  /** True the first time an id is offered within the window, false afterwards. */
+  firstSeen(id: string): Promise<boolean>;
+  /** Drops an id so that its next delivery counts as first seen. */
+  forget(id: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface MemoryDeduplicatorOptions {
+  /**
+   * How long an id is remembered, in milliseconds.
+   * @default 600000 (10 minutes)
+   */
+  windowMs?: number;
+  /**
+   * How many ids are kept at most; the oldest are dropped first beyond it.
+   * @default 100000
+   */
+  maxEntries?: number;
+}
+
+export interface RedisDeduplicatorOptions {
+  /** A connected ioredis client, owned by the caller (not closed by `close()`). */
+  client?: Redis;
+  /** A Redis URL to connect to when no `client` is given; that connection is closed by `close()`. */
+  url?: string;
+  /**
+   * Key prefix; each id is stored at `<prefix><id>`.
+   * @default 'webhook:seen:'
+   */
+  prefix?: string;
+  /**
+   * How long an id is remembered, in milliseconds.
+   * @default 600000 (10 minutes)
+   */
+  windowMs?: number;
+}
+
+export const DEFAULT_DEDUPE_OPTIONS = {
+  windowMs: 10 * 60 * 1000, // 10 minutes
+  maxEntries: 100_000,
+  prefix: 'webhook:seen:',
+} as const;
+
+/** Thrown for an option value a deduplicator cannot use. */
+export class DeduplicatorOptionsError extends Error {
+  override readonly name = 'DeduplicatorOptionsError';
+  constructor(message: string) {
+    super(message);
+  }
+}
+
+/** Thrown by `firstSeen` after `close()`. */
+export class ClosedDeduplicatorError extends Error {
+  override readonly name = 'ClosedDeduplicatorError';
+  constructor() {
+    super('deduplicator is closed');
+  }
+}
+
+function positive(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new DeduplicatorOptionsError(`${name} must be a positive number, got ${value}`);
+  }
+  return value;
+}
+
+/** Ids in process memory: for a single receiver process. */
+export class MemoryDeduplicator implements Deduplicator {
+  private readonly windowMs: number;
+  private readonly maxEntries: number;
+  // A Map iterates in insertion order, so its head is always the oldest id.
+  private readonly seen = new Map<string, number>();
+  private closed = false;
+
+  constructor(options: MemoryDeduplicatorOptions = {}) {
+    this.windowMs = positive('windowMs', options.windowMs ?? DEFAULT_DEDUPE_OPTIONS.windowMs);
+    this.maxEntries = positive('maxEntries', options.maxEntries ?? DEFAULT_DEDUPE_OPTIONS.maxEntries);
+  }
+
+  async firstSeen(id: string): Promise<boolean> {
+    if (this.closed) throw new ClosedDeduplicatorError();
+    const now = Date.now();
+    this.expire(now);
+    if (this.seen.has(id)) return false;
+    this.seen.set(id, now + this.windowMs);
+    if (this.seen.size > this.maxEntries) this.seen.delete(this.seen.keys().next().value as string);
+    return true;
+  }
+
+  async forget(id: string): Promise<void> {
+    this.seen.delete(id);
+  }
+
+  /** How many ids are remembered now. */
+  get size(): number {
+    this.expire(Date.now());
+    return this.seen.size;
+  }
+
+  private expire(now: number): void {
+    for (const [id, until] of this.seen) {
+      if (until > now) break;
+      this.seen.delete(id);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.seen.clear();
+  }
+}
+
+/**
+ * Ids in Redis (`SET key 1 NX PX window`): several receiver replicas behind one load
+ * balancer then agree on which deliveries are duplicates.
+ */
+export class RedisDeduplicator implements Deduplicator {
+  private readonly redis: Redis;
+  private readonly ownsClient: boolean;
+  private readonly prefix: string;
+  private readonly windowMs: number;
+  private closed = false;
+
+  constructor(options: RedisDeduplicatorOptions) {
+    if (!options.client && !options.url) {
+      throw new DeduplicatorOptionsError('RedisDeduplicator needs a client or a url, got neither');
+    }
+    this.windowMs = Math.round(positive('windowMs', options.windowMs ?? DEFAULT_DEDUPE_OPTIONS.windowMs));
+    this.prefix = options.prefix ?? DEFAULT_DEDUPE_OPTIONS.prefix;
+    this.ownsClient = !options.client;
+    this.redis = options.client ?? new Redis(options.url!, { lazyConnect: false, maxRetriesPerRequest: 2 });
+  }
+
+  async firstSeen(id: string): Promise<boolean> {
+    if (this.closed) throw new ClosedDeduplicatorError();
+    const reply = await this.redis.set(this.prefix + id, '1', 'PX', this.windowMs, 'NX');
+    return reply === 'OK';
+  }
+
+  async forget(id: string): Promise<void> {
+    if (this.closed) return;
+    await this.redis.del(this.prefix + id);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.ownsClient) await this.redis.quit();
+  }
+}

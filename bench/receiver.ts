@@ -1,0 +1,151 @@
+// Throughput of `createReceiver` on Express, in its own process (bench/receiver-server.ts):
+// events verified and handed to the handler per second, for Distribution envelopes of one
+// event, of 100 events, and the same signed with a Standard Webhooks secret. The load
+// comes from this process over a few keep-alive connections; bodies and signatures are
+// built before the clock starts, so the figures are the receiver's.
+import http from 'node:http';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { decodeEnvelope, encodeEnvelope, EVENTS_MEDIA_TYPE_V1, newEventId, signWebhook, type Event } from '../lib';
+import { getJson, ROOT, startChild, stopWithin, type Result } from './util';
+
+/** Events per case, unless the time limit comes first. */
+const EVENTS = Number(process.env.BENCH_RECEIVER_EVENTS ?? 20_000);
+const BATCH_EVENTS = Number(process.env.BENCH_RECEIVER_BATCH_EVENTS ?? 100_000);
+const WARMUP_EVENTS = 1_000;
+const CONCURRENCY = 4;
+const TIME_LIMIT_MS = 20_000;
+const SECRET = 'whsec_' + Buffer.from('registry-notifications bench secret').toString('base64');
+
+const FIXTURE = path.resolve(ROOT, '..', 'shared', 'fixtures', 'distribution-2.8.2', 'manifest-pull-by-tag.body');
+
+/** A real Distribution pull event, or a built one when the fixtures are not beside the repo. */
+function templateEvent(): Event {
+  try {
+    return decodeEnvelope(readFileSync(FIXTURE)).events[0];
+  } catch {
+    const digest = 'sha256:' + 'f'.repeat(64);
+    return {
+      id: newEventId(),
+      timestamp: new Date().toISOString(),
+      action: 'pull',
+      target: {
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        size: 345,
+        digest,
+        length: 345,
+        repository: 'demo/app',
+        url: `http://127.0.0.1:5000/v2/demo/app/manifests/${digest}`,
+        tag: 'v1',
+      },
+      request: { id: newEventId(), addr: '127.0.0.1:32886', host: '127.0.0.1:5000', method: 'GET', useragent: 'skopeo/1.9.3' },
+      actor: { name: 'alice' },
+      source: { addr: 'vm:5000', instanceID: newEventId() },
+    } as Event;
+  }
+}
+
+interface Delivery {
+  body: Buffer;
+  headers: Record<string, string>;
+  events: number;
+}
+
+/** `total` events, in envelopes of `perEnvelope`, each event with a fresh id so none is a duplicate. */
+function deliveries(template: Event, total: number, perEnvelope: number, signed: boolean): Delivery[] {
+  const out: Delivery[] = [];
+  const now = Math.floor(Date.now() / 1000);
+  for (let sent = 0; sent < total; sent += perEnvelope) {
+    const n = Math.min(perEnvelope, total - sent);
+    const events = Array.from({ length: n }, () => ({ ...template, id: newEventId() }));
+    const body = Buffer.from(encodeEnvelope(events));
+    const headers: Record<string, string> = { 'Content-Type': EVENTS_MEDIA_TYPE_V1, 'Content-Length': String(body.length) };
+    if (signed) Object.assign(headers, signWebhook([SECRET], newEventId(), now, body));
+    out.push({ body, headers, events: n });
+  }
+  return out;
+}
+
+function post(url: string, agent: http.Agent, d: Delivery): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'POST', agent, headers: d.headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        if (res.statusCode !== 200) return reject(new Error(`receiver answered ${res.statusCode}: ${text.slice(0, 300)}`));
+        const { accepted } = JSON.parse(text) as { accepted: number };
+        if (accepted !== d.events) return reject(new Error(`receiver accepted ${accepted} of ${d.events} events`));
+        resolve();
+      });
+    });
+    req.on('error', reject);
+    req.end(d.body);
+  });
+}
+
+/** Sends the deliveries over CONCURRENCY keep-alive sockets until done or TIME_LIMIT_MS; returns events sent and seconds. */
+async function send(url: string, list: Delivery[]): Promise<{ events: number; seconds: number }> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  let next = 0;
+  let events = 0;
+  const started = performance.now();
+  const deadline = started + TIME_LIMIT_MS;
+  const worker = async () => {
+    while (next < list.length && performance.now() < deadline) {
+      const d = list[next++];
+      await post(url, agent, d);
+      events += d.events;
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+    return { events, seconds: (performance.now() - started) / 1000 };
+  } finally {
+    agent.destroy();
+  }
+}
+
+interface Case {
+  name: string;
+  path: '/plain' | '/signed';
+  total: number;
+  perEnvelope: number;
+}
+
+export async function benchReceiver(): Promise<Result[]> {
+  const template = templateEvent();
+  const cases: Case[] = [
+    { name: 'one event per envelope', path: '/plain', total: EVENTS, perEnvelope: 1 },
+    { name: '100 events per envelope', path: '/plain', total: BATCH_EVENTS, perEnvelope: 100 },
+    { name: 'one event per envelope, signed', path: '/signed', total: EVENTS, perEnvelope: 1 },
+    { name: '100 events per envelope, signed', path: '/signed', total: BATCH_EVENTS, perEnvelope: 100 },
+  ];
+  const results: Result[] = [];
+  const { child, firstLine } = await startChild('bench/receiver-server.ts', [], { BENCH_SECRET: SECRET });
+  const base = `http://127.0.0.1:${firstLine.trim()}`;
+  try {
+    for (const c of cases) {
+      const signed = c.path === '/signed';
+      const url = base + c.path;
+      await send(url, deliveries(template, WARMUP_EVENTS, c.perEnvelope, signed));
+      const list = deliveries(template, c.total, c.perEnvelope, signed);
+      const before = await getJson<{ events: number; cpuUs: number }>(`${base}/count`);
+      const { events, seconds } = await send(url, list);
+      const after = await getJson<{ events: number; cpuUs: number }>(`${base}/count`);
+      const handed = after.events - before.events;
+      if (handed !== events) throw new Error(`${c.name}: sent ${events} events, the handler got ${handed}`);
+      const label = `receiver: ${c.name}`;
+      results.push({
+        name: label,
+        value: events / seconds,
+        unit: 'events/s',
+        note: `${events.toLocaleString('en-US')} events, ${CONCURRENCY} keep-alive connections`,
+      });
+      results.push({ name: `${label}, receiver CPU`, value: (after.cpuUs - before.cpuUs) / events, unit: 'µs/event' });
+    }
+  } finally {
+    await stopWithin(child);
+  }
+  return results;
+}

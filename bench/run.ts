@@ -1,0 +1,33 @@
+// `npm run bench`: every benchmark of the project, in one run, printed as a table.
+// Set BENCH_ONLY=dispatch (comma-separated names) to run some of them.
+import { benchDelivery } from './delivery';
+import { benchDispatch } from './dispatch';
+import { benchDistribution } from './distribution';
+import { benchReceiver } from './receiver';
+import { benchRegistry } from './registry';
+import { benchStores } from './stores';
+import { report, type Result } from './util';
+
+const suites: Record<string, () => Promise<Result[]>> = {
+  dispatch: benchDispatch,
+  distribution: benchDistribution,
+  receiver: benchReceiver,
+  registry: benchRegistry,
+  stores: benchStores,
+  delivery: benchDelivery,
+};
+
+async function main(): Promise<void> {
+  const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim());
+  console.log(`registry-notifications benchmarks — node ${process.version}, ${new Date().toISOString()}`);
+  for (const [name, run] of Object.entries(suites)) {
+    if (only && !only.includes(name)) continue;
+    console.log(`\n[${name}]`);
+    report(await run());
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

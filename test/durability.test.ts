@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import Redis from 'ioredis';
 import { Endpoint, RedisStore, SqliteStore, type QueueStore } from '../lib';
 import { pushImageOverHttp, tinyImage, writeOciLayout } from '../demo-registry/sample-image';
 import { makeEvents } from './helpers/events';
@@ -156,22 +157,70 @@ describe('durable delivery', () => {
       };
       const queue = { type: 'redis', url: REDIS_URL, prefix, claimidle: '2s' };
       const storage = { filesystem: { rootdirectory: path.join(dir, 'registry') }, delete: { enabled: true } };
-      const a = await start({ ...registryConfig(dir, port, queue), storage }, 'a.yml');
-      const b = await start({ ...registryConfig(dir, port, queue), storage }, 'b.yml');
-      await pushImageOverHttp(a.url, 'demo/app', 'v1'); // 3 events, through replica a
-      const pulls = async (url: string, n: number) => {
-        for (let i = 0; i < n; i++) expect((await fetch(`${url}/v2/demo/app/manifests/v1`, { method: 'HEAD' })).status).toBe(200);
+      // Every command on this test's keys, to tell what became of an event that went missing.
+      const monitorClient = new Redis(REDIS_URL);
+      const monitor = await monitorClient.monitor(); // a connection of its own
+      const commands: string[] = [];
+      monitor.on('monitor', (time: string, args: string[], source: string) => {
+        if (args.some((x) => String(x).startsWith(prefix))) commands.push(`${time} ${source} ${args.join(' ')}`);
+      });
+      // Whether a missing event never reached Redis, or reached it and was lost after.
+      const missing = () => {
+        const got = new Set(hook.events.map((e) => e.id));
+        const added = commands.filter((c) => / xadd /i.test(c)).map((c) => String(JSON.parse(c.slice(c.indexOf('{'))).id));
+        return `${added.length} XADDs seen; added and not received: ${JSON.stringify(added.filter((id) => !got.has(id)))}`;
       };
-      await Promise.all([pulls(a.url, 25), pulls(b.url, 25)]);
-      await hook.until((r) => r.events.length >= 10);
-      await a.stop('SIGKILL'); // mid-delivery: whatever a had taken and not acknowledged is now stuck
-      await hook.until((r) => new Set(r.events.map((e) => e.id)).size === 53);
-      await b.stop('SIGTERM');
-      const ids = hook.events.map((e) => e.id);
-      expect(new Set(ids).size).toBe(53);
-      // At-least-once: only an event a was delivering at the moment it died may arrive twice.
-      expect(ids.length - new Set(ids).size).toBeLessThanOrEqual(1);
-      expect(hook.events.filter((e) => e.request.method === 'HEAD')).toHaveLength(ids.length - 3);
+      try {
+        const a = await start({ ...registryConfig(dir, port, queue), storage }, 'a.yml');
+        const b = await start({ ...registryConfig(dir, port, queue), storage }, 'b.yml');
+        await pushImageOverHttp(a.url, 'demo/app', 'v1'); // 3 events, through replica a
+        const pulls = async (url: string, n: number) => {
+          for (let i = 0; i < n; i++) expect((await fetch(`${url}/v2/demo/app/manifests/v1`, { method: 'HEAD' })).status).toBe(200);
+        };
+        const bySource = () => {
+          const counts: Record<string, number> = {};
+          for (const e of hook.events) {
+            const k = `${(e.source.instanceID ?? '').slice(0, 8)} ${e.request.method}`;
+            counts[k] = (counts[k] ?? 0) + 1;
+          }
+          return counts;
+        };
+        // On a failure, say which step and what each replica printed.
+        const step = async <T>(what: string, work: Promise<T>, ms = 45_000): Promise<T> => {
+          let timer: NodeJS.Timeout | undefined;
+          const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`not done after ${ms}ms`)), ms)));
+          try {
+            return await Promise.race([work, late]);
+          } catch (err) {
+            const redis = new Redis(REDIS_URL);
+            const key = `${prefix}:queue:hook`;
+            const state = await Promise.all([
+              redis.xlen(key),
+              redis.call('XPENDING', key, 'delivery'),
+              redis.call('XINFO', 'CONSUMERS', key, 'delivery'),
+              redis.xrange(key, '-', '+'),
+            ]).catch((e: Error) => e.message);
+            await redis.quit();
+            throw new Error(`${what}: ${(err as Error).message}\n--- redis: ${JSON.stringify(state)}\n--- receiver: ${hook.requests.length} requests; events by replica and method: ${JSON.stringify(bySource())}\n--- redis commands: ${missing()}\n--- replica a:\n${a.stderr.join('\n')}\n--- replica b:\n${b.stderr.join('\n')}`);
+          } finally {
+            clearTimeout(timer);
+          }
+        };
+        await step('pulls', Promise.all([pulls(a.url, 25), pulls(b.url, 25)]), 30_000);
+        await step('first deliveries', hook.until((r) => r.events.length >= 10, 30_000));
+        await a.stop('SIGKILL'); // mid-delivery: whatever a had taken and not acknowledged is now stuck
+        await step('the survivor takes over', hook.until((r) => new Set(r.events.map((e) => e.id)).size === 53, 45_000));
+        await step('graceful stop of b', b.stop('SIGTERM'), 15_000);
+        const ids = hook.events.map((e) => e.id);
+        expect(new Set(ids).size).toBe(53);
+        // At-least-once: only an event a was delivering at the moment it died may arrive twice.
+        expect(ids.length - new Set(ids).size).toBeLessThanOrEqual(1);
+        expect(hook.events.filter((e) => e.request.method === 'HEAD')).toHaveLength(ids.length - 3);
+      } finally {
+        monitor.disconnect();
+        monitorClient.disconnect();
+      }
     }, 120_000);
   });
 });
+

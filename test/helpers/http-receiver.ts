@@ -52,13 +52,23 @@ export class TestReceiver {
     return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/`;
   }
 
-  /** Resolves once `pred` holds for what has been received. */
-  until(pred: (r: this) => boolean): Promise<void> {
+  /**
+   * Resolves once `pred` holds for what has been received; rejects after `timeoutMs`
+   * with what did arrive, so a test that waits in vain says what it was waiting on.
+   */
+  until(pred: (r: this) => boolean, timeoutMs = 60_000): Promise<void> {
     if (pred(this)) return Promise.resolve();
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== check);
+        const ids = new Set(this.events.map((e) => e.id));
+        reject(new Error(`receiver: still waiting after ${timeoutMs}ms for ${pred.toString()}; got ${this.requests.length} requests, ${this.events.length} events (${ids.size} distinct ids)`));
+      }, timeoutMs);
       const check = () => {
-        if (pred(this)) resolve();
-        else this.waiters.push(check);
+        if (pred(this)) {
+          clearTimeout(timer);
+          resolve();
+        } else this.waiters.push(check);
       };
       this.waiters.push(check);
     });

@@ -38,6 +38,12 @@ export interface QueueConfig {
    * over (`claimidle`). @default 60000 (1m)
    */
   claimIdleMs: number;
+  /**
+   * How long a successful response waits, at most, for the store to hold the events of
+   * its request (`committimeout`); past it the response goes out and the write goes on.
+   * The memory and SQLite stores commit at once; Redis takes a round trip. @default 250
+   */
+  commitTimeoutMs: number;
 }
 
 /** One webhook endpoint (`notifications.endpoints[]`), with every default filled in. */
@@ -128,6 +134,7 @@ export const DEFAULT_QUEUE: QueueConfig = {
   drainTimeoutMs: 2000, // 2s
   prefix: 'regnotify',
   claimIdleMs: 60_000, // 1m
+  commitTimeoutMs: 250, // 250ms
 };
 
 const parsedConfigs = new WeakSet<object>();
@@ -340,7 +347,7 @@ function endpoint(value: unknown, field: string): EndpointConfig {
 }
 
 function queue(value: unknown, field: string): QueueConfig {
-  const raw = expectMapping(value, field, ['type', 'path', 'url', 'limit', 'draintimeout', 'prefix', 'claimidle']);
+  const raw = expectMapping(value, field, ['type', 'path', 'url', 'limit', 'draintimeout', 'prefix', 'claimidle', 'committimeout']);
   const type = raw.type ?? DEFAULT_QUEUE.type;
   if (type !== 'memory' && type !== 'sqlite' && type !== 'redis') {
     throw new ConfigError(`${field}.type`, `expected memory, sqlite or redis, got ${describeValue(type)}`);
@@ -360,6 +367,7 @@ function queue(value: unknown, field: string): QueueConfig {
     drainTimeoutMs: duration(raw.draintimeout, `${field}.draintimeout`, DEFAULT_QUEUE.drainTimeoutMs),
     prefix: expectString(raw.prefix, `${field}.prefix`) ?? DEFAULT_QUEUE.prefix,
     claimIdleMs: duration(raw.claimidle, `${field}.claimidle`, DEFAULT_QUEUE.claimIdleMs),
+    commitTimeoutMs: duration(raw.committimeout, `${field}.committimeout`, DEFAULT_QUEUE.commitTimeoutMs),
   };
 }
 

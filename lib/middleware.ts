@@ -94,7 +94,7 @@ export function createNotifications(config: unknown, options: NotificationsOptio
   const endpoints = parsed.endpoints
     .filter((e) => !e.disabled)
     .map((e) => {
-      const stores = createEndpointStores(parsed.queue, e.name, instanceId);
+      const stores = createEndpointStores(parsed.queue, e.name, instanceId, (err) => onError(err, `endpoint ${e.name}: store`));
       return new Endpoint(e, {
         store: stores.queue,
         deadLetters: stores.deadLetters,
@@ -114,7 +114,7 @@ export function createNotifications(config: unknown, options: NotificationsOptio
     let sink: Sink = broadcaster;
     if (!options.emitImmediately) {
       const tx = new RequestTransaction(broadcaster, (err) => onError(err, `${req.method} ${req.originalUrl}`));
-      holdUntilOutcome(res, tx);
+      holdUntilOutcome(res, tx, parsed.queue.commitTimeoutMs);
       sink = tx;
     }
     contexts.set(
@@ -171,17 +171,37 @@ export function createNotifications(config: unknown, options: NotificationsOptio
 }
 
 /**
- * Commits the request's events when its response starts with a success status (before
- * the first byte goes out), and drops them on an error status or an aborted request.
+ * Commits the request's events when its response starts with a success status, and drops
+ * them on an error status or an aborted request. The response's end waits until the
+ * store holds the events (at most `commitTimeoutMs`), so a client that saw a complete
+ * success response knows its events survive a crash of this process.
  */
-function holdUntilOutcome(res: ServerResponse, tx: RequestTransaction): void {
+function holdUntilOutcome(res: ServerResponse, tx: RequestTransaction, commitTimeoutMs: number): void {
+  let committing: Promise<void> | undefined;
+  const decide = (status: number) => {
+    if (status >= 200 && status < 400) committing = tx.commit() ?? committing;
+    else tx.rollback();
+  };
   const writeHead = res.writeHead;
   res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
-    const status = typeof args[0] === 'number' ? args[0] : res.statusCode;
-    if (status >= 200 && status < 400) tx.commit();
-    else tx.rollback();
+    decide(typeof args[0] === 'number' ? args[0] : res.statusCode);
     return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
   } as typeof res.writeHead;
+  const end = res.end;
+  res.end = function (this: ServerResponse, ...args: unknown[]) {
+    // end() without an explicit writeHead sends the status set so far.
+    if (!res.headersSent) decide(res.statusCode);
+    const pending = committing;
+    if (!pending) return (end as (...a: unknown[]) => ServerResponse).apply(this, args);
+    committing = undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, commitTimeoutMs)));
+    void Promise.race([pending, late]).then(() => {
+      clearTimeout(timer);
+      (end as (...a: unknown[]) => ServerResponse).apply(this, args);
+    });
+    return this;
+  } as typeof res.end;
   res.on('close', () => tx.rollback());
 }
 

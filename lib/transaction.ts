@@ -26,14 +26,17 @@ export class RequestTransaction implements Sink {
 
   /**
    * Writes the held events on. The write starts synchronously, so a synchronous store
-   * (SQLite) has them before the caller goes on to send the response.
+   * (SQLite) has them before the caller goes on. Returns the write, settled (never
+   * rejected: failures go to `onError`) once the store below holds the events, so the
+   * caller can finish the response only then; undefined when there was nothing to write.
    */
-  commit(): void {
-    if (this.state !== 'open') return;
+  commit(): Promise<void> | undefined {
+    if (this.state !== 'open') return undefined;
     this.state = 'committed';
     const events = this.held;
     this.held = [];
-    if (events.length > 0) this.dst.write(events).catch(this.onError);
+    if (events.length === 0) return undefined;
+    return this.dst.write(events).catch(this.onError);
   }
 
   rollback(): void {

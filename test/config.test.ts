@@ -23,7 +23,7 @@ describe('parseNotificationsConfig', () => {
       ],
     });
     expect(c.includeReferences).toBe(true);
-    expect(c.queue).toEqual({ type: 'memory', limit: 0, drainTimeoutMs: 2000, prefix: 'regnotify', claimIdleMs: 60_000 });
+    expect(c.queue).toEqual({ type: 'memory', limit: 0, drainTimeoutMs: 2000, prefix: 'regnotify', claimIdleMs: 60_000, commitTimeoutMs: 250 });
     expect(c.endpoints[0]).toEqual({
       name: 'alistener',
       url: 'https://my.listener.com/event',
@@ -73,9 +73,9 @@ describe('parseNotificationsConfig', () => {
         },
       ],
     });
-    expect(c.queue).toEqual({ type: 'sqlite', path: '/var/lib/registry/n.db', limit: 0, drainTimeoutMs: 10_000, prefix: 'regnotify', claimIdleMs: 60_000 });
-    const redis = parseNotificationsConfig({ queue: { type: 'redis', url: 'redis://127.0.0.1:6379/2', prefix: 'reg-a', claimidle: '30s' } });
-    expect(redis.queue).toMatchObject({ type: 'redis', url: 'redis://127.0.0.1:6379/2', prefix: 'reg-a', claimIdleMs: 30_000 });
+    expect(c.queue).toEqual({ type: 'sqlite', path: '/var/lib/registry/n.db', limit: 0, drainTimeoutMs: 10_000, prefix: 'regnotify', claimIdleMs: 60_000, commitTimeoutMs: 250 });
+    const redis = parseNotificationsConfig({ queue: { type: 'redis', url: 'redis://127.0.0.1:6379/2', prefix: 'reg-a', claimidle: '30s', committimeout: '1s' } });
+    expect(redis.queue).toMatchObject({ type: 'redis', url: 'redis://127.0.0.1:6379/2', prefix: 'reg-a', claimIdleMs: 30_000, commitTimeoutMs: 1000 });
     expect(c.endpoints[0]).toMatchObject({
       maxRetries: 5,
       maxEvents: 100,

@@ -1,9 +1,12 @@
 import express, { type Request } from 'express';
+import Redis from 'ioredis';
 import request from 'supertest';
 import { Registry } from 'prom-client';
 import { createNotifications, sha256Digest, type Notifications } from '../lib';
 import { TestReceiver } from './helpers/http-receiver';
 import { MemoryRepository } from './helpers/memory-repository';
+import { deletePrefix, describeWithRedis, REDIS_URL, uniquePrefix } from './helpers/redis';
+import { HoldingProxy } from './helpers/tcp-proxy';
 
 const manifest = {
   mediaType: 'application/vnd.oci.image.manifest.v1+json',
@@ -190,5 +193,57 @@ describe('createNotifications middleware', () => {
   it('says clearly when a route asks for its repository without the middleware', () => {
     notifications = createNotifications(config());
     expect(() => notifications.repository({} as Request, new MemoryRepository('x'))).toThrow(/middleware is not mounted/);
+  });
+});
+
+describeWithRedis('a success response and the store (Redis behind a link we can hold)', () => {
+  const prefix = uniquePrefix('commit');
+  let proxy: HoldingProxy;
+  let redis: Redis;
+  let notifications: Notifications;
+  const stream = `${prefix}:queue:test`;
+  const setup = async (committimeout: string) => {
+    proxy = await new HoldingProxy(Number(new URL(REDIS_URL).port) || 6379, new URL(REDIS_URL).hostname).start();
+    redis = new Redis(REDIS_URL);
+    // The endpoint is down (port 9, discard): events stay in the stream for us to count.
+    notifications = createNotifications({
+      queue: { type: 'redis', url: `redis://127.0.0.1:${proxy.port}`, prefix, committimeout, draintimeout: '100ms' },
+      endpoints: [{ name: 'test', url: 'http://127.0.0.1:9/', backoff: '1m' }],
+    });
+    await notifications.ready();
+    return makeApp(notifications).app;
+  };
+  afterEach(async () => {
+    proxy.release();
+    await notifications.close();
+    await proxy.stop();
+    await redis.quit();
+    await deletePrefix(prefix);
+  });
+
+  it('ends only once the store holds the request’s events, so a crash after the response loses none', async () => {
+    const app = await setup('30s');
+    proxy.hold(); // the XADD waits in the proxy
+    let answered = false;
+    const response = request(app).put('/v2/demo/app/manifests/v1').then((res) => {
+      answered = true;
+      return res;
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(answered).toBe(false);
+    expect(await redis.xlen(stream)).toBe(0);
+    proxy.release();
+    expect((await response).status).toBe(201);
+    expect(await redis.xlen(stream)).toBe(1);
+  });
+
+  it('waits no longer than queue.committimeout, and the event still reaches the store', async () => {
+    const app = await setup('50ms');
+    proxy.hold();
+    expect((await request(app).put('/v2/demo/app/manifests/v1')).status).toBe(201);
+    expect(await redis.xlen(stream)).toBe(0); // answered while the store had not got it
+    proxy.release();
+    for (let i = 0; i < 100 && (await redis.xlen(stream)) === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await redis.xlen(stream)).toBe(1);
   });
 });

@@ -17,9 +17,21 @@ export interface KeepAliveAdapterOptions {
  * streams) and costs about twice the CPU, which caps one-event-per-POST delivery.
  */
 export function keepAliveAdapter(options: KeepAliveAdapterOptions): AxiosAdapter {
+  // A sink posts to one URL: parse it once, not per request.
+  let lastUrl: string | undefined;
+  let target: { url: URL; hostname: string; path: string } | undefined;
+  const parse = (href: string, base?: string) => {
+    const key = base ? `${base} ${href}` : href;
+    if (key !== lastUrl || !target) {
+      const url = new URL(href, base);
+      target = { url, hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'), path: url.pathname + url.search };
+      lastUrl = key;
+    }
+    return target;
+  };
   return (config: InternalAxiosRequestConfig) =>
     new Promise<AxiosResponse>((resolve, reject) => {
-      const url = new URL(config.url!, config.baseURL);
+      const { url, hostname, path } = parse(config.url!, config.baseURL);
       const secure = url.protocol === 'https:';
       const body = typeof config.data === 'string' || Buffer.isBuffer(config.data) ? config.data : JSON.stringify(config.data ?? '');
       const headers: Record<string, string | string[]> = {};
@@ -32,9 +44,9 @@ export function keepAliveAdapter(options: KeepAliveAdapterOptions): AxiosAdapter
       const req = transport.request(
         {
           protocol: url.protocol,
-          hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+          hostname,
           port: url.port || (secure ? 443 : 80),
-          path: url.pathname + url.search,
+          path,
           method: (config.method ?? 'post').toUpperCase(),
           headers,
           agent: secure ? options.httpsAgent : options.httpAgent,

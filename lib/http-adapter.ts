@@ -38,7 +38,8 @@ export function keepAliveAdapter(options: KeepAliveAdapterOptions): AxiosAdapter
       for (const [name, value] of Object.entries(config.headers.toJSON())) {
         if (value !== undefined && value !== null) headers[name] = Array.isArray(value) ? value : String(value);
       }
-      Object.assign(headers, (config as { [TRANSPORT_HEADERS]?: Record<string, string> })[TRANSPORT_HEADERS]);
+      // Node sets each header by its name in any case: these replace configured ones.
+      Object.assign(headers, (config as { [TRANSPORT_HEADERS]?: Record<string, string | string[]> })[TRANSPORT_HEADERS]);
       headers['Content-Length'] = String(Buffer.byteLength(body));
       const transport = secure ? https : http;
       const req = transport.request(

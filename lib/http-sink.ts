@@ -80,6 +80,10 @@ export class HttpSink implements Sink {
   private readonly httpsAgent: https.Agent;
   private readonly hooks: HttpSinkHooks;
   private readonly encode: (events: readonly Event[]) => EncodedRequest;
+  /** User-Agent and the configured headers, sent with every request. */
+  private readonly staticHeaders: Record<string, string | string[]>;
+  /** Their names by lower case. */
+  private readonly staticNames = new Map<string, string>();
   private closed = false;
 
   constructor(
@@ -89,14 +93,14 @@ export class HttpSink implements Sink {
     this.hooks = options.hooks ?? {};
     this.encode = options.encode ?? payloadEncoder('distribution', options.version);
     this.httpsAgent = options.httpsAgent ?? new https.Agent({ keepAlive: true, maxSockets: 4 });
-    const headers: Record<string, string | string[]> = { 'User-Agent': 'registry-notifications' };
-    for (const [name, values] of Object.entries(options.headers ?? {})) headers[name] = [...values];
+    this.staticHeaders = { 'User-Agent': 'registry-notifications' };
+    for (const [name, values] of Object.entries(options.headers ?? {})) this.staticHeaders[name] = [...values];
+    for (const name of Object.keys(this.staticHeaders)) this.staticNames.set(name.toLowerCase(), name);
     // An Axios of its own rather than axios.create(): without axios's global defaults
     // (a header table per method, JSON transforms, form-data support) each request merges
     // a handful of fields instead of dozens, which halves axios's CPU per request.
     this.client = new Axios({
       timeout: options.timeoutMs ?? 1000,
-      headers,
       adapter: keepAliveAdapter({ httpAgent: this.httpAgent, httpsAgent: this.httpsAgent }),
       // Every status is an answer; we judge it ourselves. Redirects are not followed.
       validateStatus: () => true,
@@ -114,11 +118,13 @@ export class HttpSink implements Sink {
     let status: number;
     let retryAfter: string | undefined;
     try {
-      // Signature headers go straight to the transport: axios's header normalization
-      // costs more per header than the HMAC itself.
-      const res = await this.client.post(this.url, encoded.body, {
-        headers: encoded.headers,
-        [TRANSPORT_HEADERS]: signature,
+      // Headers go straight to the transport, later ones replacing earlier ones of the same
+      // name: axios's header normalization costs more per header than the HMAC itself.
+      const res = await this.client.request({
+        method: 'post',
+        url: this.url,
+        data: encoded.body,
+        [TRANSPORT_HEADERS]: this.headersWith(signature ? { ...encoded.headers, ...signature } : encoded.headers),
       } as AxiosRequestConfig<string>);
       status = res.status;
       retryAfter = res.headers['retry-after'] as string | undefined;
@@ -135,6 +141,17 @@ export class HttpSink implements Sink {
     this.hooks.failure?.(status, events, duration);
     const wait = status === 429 || status === 503 ? parseRetryAfter(retryAfter) : undefined;
     throw new HttpStatusError(this.url, status, wait);
+  }
+
+  /** The static headers with these added, each replacing a static one of its name in any case. */
+  private headersWith(extra: Record<string, string>): Record<string, string | string[]> {
+    const out = { ...this.staticHeaders };
+    for (const name of Object.keys(extra)) {
+      const shadowed = this.staticNames.get(name.toLowerCase());
+      if (shadowed !== undefined && shadowed !== name) delete out[shadowed];
+      out[name] = extra[name];
+    }
+    return out;
   }
 
   async close(): Promise<void> {

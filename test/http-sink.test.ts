@@ -40,6 +40,15 @@ describe('HttpSink', () => {
     await sink.close();
   });
 
+  it('sends one Content-Type, the envelope\'s, when the configured headers name another in any case', async () => {
+    const sink = new HttpSink(receiver.url, { headers: { 'content-TYPE': ['text/plain'] } });
+    await sink.write(makeEvents(1));
+    const raw = receiver.requests[0].rawHeaders.filter((_, i, all) => i % 2 === 0 && all[i].toLowerCase() === 'content-type');
+    expect(raw).toHaveLength(1);
+    expect(receiver.requests[0].headers['content-type']).toBe('application/vnd.docker.distribution.events.v1+json');
+    await sink.close();
+  });
+
   it('sends the v2 media type when asked', async () => {
     const sink = new HttpSink(receiver.url, { version: 'v2' });
     await sink.write(makeEvents(1));

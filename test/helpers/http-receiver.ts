@@ -6,6 +6,8 @@ export interface ReceivedRequest {
   method: string;
   url: string;
   headers: http.IncomingHttpHeaders;
+  /** Names and values as sent, alternating: shows repeated headers. */
+  rawHeaders: string[];
   body: string;
 }
 
@@ -21,7 +23,7 @@ export class TestReceiver {
     const chunks: Buffer[] = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
-      const rec: ReceivedRequest = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
+      const rec: ReceivedRequest = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders, body: Buffer.concat(chunks).toString('utf8') };
       const answer = this.respond(rec, this.requests.length);
       this.requests.push(rec);
       const { status, headers } = typeof answer === 'number' ? { status: answer, headers: {} } : answer;

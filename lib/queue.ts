@@ -25,7 +25,8 @@ export interface QueueOptions {
   maxEvents?: number;
   /**
    * Most events read from the store at once, then written `maxEvents` at a time: fewer
-   * round trips to a durable store. @default 100, or maxEvents when larger
+   * round trips to a durable store, and the next write prepared while one is in flight.
+   * @default 100, or twice maxEvents when larger
    */
   prefetch?: number;
   /**
@@ -73,7 +74,7 @@ export class Queue implements Sink {
     const maxEvents = opts.maxEvents ?? DEFAULT_QUEUE_OPTIONS.maxEvents;
     this.options = {
       maxEvents,
-      prefetch: Math.max(maxEvents, opts.prefetch ?? DEFAULT_QUEUE_OPTIONS.prefetch),
+      prefetch: Math.max(maxEvents, opts.prefetch ?? Math.max(DEFAULT_QUEUE_OPTIONS.prefetch, 2 * maxEvents)),
       lingerMs: opts.lingerMs ?? DEFAULT_QUEUE_OPTIONS.lingerMs,
       drainTimeoutMs: opts.drainTimeoutMs ?? DEFAULT_QUEUE_OPTIONS.drainTimeoutMs,
     };
@@ -180,10 +181,16 @@ export class Queue implements Sink {
         () => this.store.ack(chunk).then(() => this.hooks.egress?.(events)),
       ).catch((err: Error) => this.opts.onError?.(err));
     };
+    const chunks: StoredEvent[][] = [];
+    for (let i = 0; i < batch.length; i += this.options.maxEvents) chunks.push(batch.slice(i, i + this.options.maxEvents));
+    const eventsOf = chunks.map((chunk) => chunk.map((b) => b.event));
     try {
-      for (let i = 0; i < batch.length; i += this.options.maxEvents) {
-        const chunk = batch.slice(i, i + this.options.maxEvents);
-        const events = chunk.map((b) => b.event);
+      for (let c = 0; c < chunks.length; c++) {
+        const chunk = chunks[c];
+        const events = eventsOf[c];
+        // Once this write is on its way, let the sink below get the next one ready.
+        const next = eventsOf[c + 1];
+        if (next && this.dst.prepare) setImmediate(() => this.dst.prepare?.(next));
         try {
           await this.dst.write(events);
         } catch (err) {

@@ -191,6 +191,10 @@ export class RetryingSink implements Sink {
     }
   }
 
+  prepare(events: readonly Event[]): void {
+    this.dst.prepare?.(events);
+  }
+
   close(): Promise<void> {
     this.closed ??= (async () => {
       this.stop.abort();

@@ -11,6 +11,12 @@ import type { Event } from './event';
 export interface Sink {
   write(events: readonly Event[]): Promise<void>;
   close(): Promise<void>;
+  /**
+   * A hint, optional to honour: these very events (the same array) are likely the next
+   * write. A sink may do work for them ahead, while it would otherwise wait on I/O; a
+   * sink that wraps another passes the hint on.
+   */
+  prepare?(events: readonly Event[]): void;
 }
 
 /** A write reached a sink that was already closed. */

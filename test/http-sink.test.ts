@@ -1,7 +1,7 @@
 import https from 'node:https';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { decodeEnvelope, encodeEnvelope, HttpDeliveryError, HttpSink, HttpStatusError, parseRetryAfter, type Event } from '../lib';
+import { decodeEnvelope, encodeEnvelope, HttpDeliveryError, HttpSink, HttpStatusError, parseRetryAfter, verifyWebhook, webhookSigner, type Event } from '../lib';
 import { makeEvents } from './helpers/events';
 import { TestReceiver } from './helpers/http-receiver';
 import { selfSignedCert } from './helpers/tls';
@@ -46,6 +46,21 @@ describe('HttpSink', () => {
     const raw = receiver.requests[0].rawHeaders.filter((_, i, all) => i % 2 === 0 && all[i].toLowerCase() === 'content-type');
     expect(raw).toHaveLength(1);
     expect(receiver.requests[0].headers['content-type']).toBe('application/vnd.docker.distribution.events.v1+json');
+    await sink.close();
+  });
+
+  it('sends what prepare() made for the same events, signed, and ignores it for other events', async () => {
+    const secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+    const sink = new HttpSink(receiver.url, { sign: webhookSigner([secret]) });
+    const [a, b] = [makeEvents(1), makeEvents(1)];
+    sink.prepare(a);
+    await sink.write(a);
+    sink.prepare(a);
+    await sink.write(b); // not what was prepared: encoded and signed afresh
+    expect(receiver.requests.map((r) => decodeEnvelope(r.body).events[0].id)).toEqual([a[0].id, b[0].id]);
+    for (const r of receiver.requests) {
+      expect(verifyWebhook([secret], r.headers as Record<string, string>, r.body).id).toBe(decodeEnvelope(r.body).events[0].id);
+    }
     await sink.close();
   });
 

@@ -34,6 +34,26 @@ describe('Queue', () => {
     await q2.close();
   });
 
+  it('hints each next write to the sink below while the current one is in flight', async () => {
+    const prepared: (readonly Event[])[] = [];
+    const written: (readonly Event[])[] = [];
+    const sink = {
+      prepare: (events: readonly Event[]) => void prepared.push(events),
+      write: async (events: readonly Event[]) => {
+        written.push(events);
+        await new Promise((r) => setTimeout(r, 2)); // a request on the wire
+      },
+      close: async () => undefined,
+    };
+    const q = new Queue(sink);
+    await q.write(makeEvents(5));
+    while (written.length < 5) await new Promise((r) => setTimeout(r, 5));
+    await q.close();
+    // Every write after the first of a take was prepared first, as the very same array.
+    expect(prepared).toHaveLength(4);
+    prepared.forEach((p, i) => expect(written[i + 1]).toBe(p));
+  });
+
   it('returns from write before the sink below has the events', async () => {
     const stuck = new StuckSink();
     const q = new Queue(stuck, { drainTimeoutMs: 10 });

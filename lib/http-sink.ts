@@ -127,7 +127,7 @@ export class HttpSink implements Sink {
         method: 'post',
         url: this.url,
         data: encoded.body,
-        [TRANSPORT_HEADERS]: this.headersWith(signature ? { ...encoded.headers, ...signature } : encoded.headers),
+        [TRANSPORT_HEADERS]: this.headersWith(encoded.headers, signature),
       } as AxiosRequestConfig<string>);
       status = res.status;
       retryAfter = res.headers['retry-after'] as string | undefined;
@@ -168,12 +168,14 @@ export class HttpSink implements Sink {
   }
 
   /** The static headers with these added, each replacing a static one of its name in any case. */
-  private headersWith(extra: Record<string, string>): Record<string, string | string[]> {
+  private headersWith(...extras: (Record<string, string> | undefined)[]): Record<string, string | string[]> {
     const out = { ...this.staticHeaders };
-    for (const name of Object.keys(extra)) {
-      const shadowed = this.staticNames.get(name.toLowerCase());
-      if (shadowed !== undefined && shadowed !== name) delete out[shadowed];
-      out[name] = extra[name];
+    for (const extra of extras) {
+      for (const name of Object.keys(extra ?? {})) {
+        const shadowed = this.staticNames.get(name.toLowerCase());
+        if (shadowed !== undefined && shadowed !== name) delete out[shadowed];
+        out[name] = extra![name];
+      }
     }
     return out;
   }

@@ -148,11 +148,9 @@ describe('durable delivery', () => {
       const port = await freePort();
       const hook = await receiver(port);
       // A slow endpoint, so that deliveries are under way when a replica dies.
-      const delivered: string[] = [];
       hook.respond = (req) => {
         const start = Date.now();
         while (Date.now() - start < 5); // hold the answer ~5ms
-        delivered.push(req.body);
         return 200;
       };
       const queue = { type: 'redis', url: REDIS_URL, prefix, claimidle: '2s' };

@@ -148,7 +148,7 @@ describe('durable delivery', () => {
       const port = await freePort();
       const hook = await receiver(port);
       // A slow endpoint, so that deliveries are under way when a replica dies.
-      hook.respond = (req) => {
+      hook.respond = () => {
         const start = Date.now();
         while (Date.now() - start < 5); // hold the answer ~5ms
         return 200;

@@ -7,7 +7,7 @@ export {
   newEventId,
   eventTimestamp,
   formatTimestamp,
-} from './event';
+} from './model/event';
 export type {
   ActorRecord,
   Descriptor,
@@ -19,51 +19,51 @@ export type {
   RequestRecord,
   SourceRecord,
   Target,
-} from './event';
-export { encodeEnvelope, encodeEvent, decodeEnvelope, decodeEvent, envelopeMediaType, EnvelopeFormatError } from './envelope';
-export type { EncodeOptions } from './envelope';
+} from './model/event';
+export { encodeEnvelope, encodeEvent, decodeEnvelope, decodeEvent, envelopeMediaType, EnvelopeFormatError } from './codec/envelope';
+export type { EncodeOptions } from './codec/envelope';
 
-export { ClosedSinkError } from './sink';
-export type { Sink } from './sink';
-export { Broadcaster } from './broadcaster';
-export type { BroadcasterOptions } from './broadcaster';
-export { Queue } from './queue';
-export type { QueueHooks, QueueOptions } from './queue';
-export { Breaker, ExponentialBackoff, RetryingSink, RetriesExhaustedError } from './retrying-sink';
-export type { BreakerOptions, BreakerState, ExponentialBackoffOptions, RetryStrategy, RetryingSinkOptions } from './retrying-sink';
-export { Filter } from './filter';
-export type { FilterOptions, MatchRules } from './filter';
-export { globToRegExp, globMatcher } from './glob';
-export { payloadEncoder } from './formats';
-export { HttpSink, HttpStatusError, HttpDeliveryError, parseRetryAfter } from './http-sink';
-export type { HttpSinkHooks, HttpSinkOptions, EncodedRequest } from './http-sink';
-export { Endpoint } from './endpoint';
-export type { EndpointInit, EndpointOptions } from './endpoint';
-export { RequestTransaction } from './transaction';
+export { ClosedSinkError } from './deliver/sink';
+export type { Sink } from './deliver/sink';
+export { Broadcaster } from './deliver/broadcaster';
+export type { BroadcasterOptions } from './deliver/broadcaster';
+export { Queue } from './deliver/queue';
+export type { QueueHooks, QueueOptions } from './deliver/queue';
+export { Breaker, ExponentialBackoff, RetryingSink, RetriesExhaustedError } from './deliver/retrying-sink';
+export type { BreakerOptions, BreakerState, ExponentialBackoffOptions, RetryStrategy, RetryingSinkOptions } from './deliver/retrying-sink';
+export { Filter } from './deliver/filter';
+export type { FilterOptions, MatchRules } from './deliver/filter';
+export { globToRegExp, globMatcher } from './deliver/glob';
+export { payloadEncoder } from './codec/payload';
+export { HttpSink, HttpStatusError, HttpDeliveryError, parseRetryAfter } from './deliver/http-sink';
+export type { HttpSinkHooks, HttpSinkOptions, EncodedRequest } from './deliver/http-sink';
+export { Endpoint } from './deliver/endpoint';
+export type { EndpointInit, EndpointOptions } from './deliver/endpoint';
+export { RequestTransaction } from './emit/held-events';
 
-export { StoreFullError, StoreOpenError, StoreClosedError } from './store';
-export type { QueueStore, StoredEvent } from './store';
+export { StoreFullError, StoreOpenError, StoreClosedError } from './stores/queue-store';
+export type { QueueStore, StoredEvent } from './stores/queue-store';
 export { MemoryStore } from './stores/memory-store';
 export type { MemoryStoreOptions } from './stores/memory-store';
-export { createEndpointStores } from './stores';
-export type { EndpointStores } from './stores';
+export { createEndpointStores } from './stores/create-stores';
+export type { EndpointStores } from './stores/create-stores';
 export { SqliteStore, openSqliteDatabase } from './stores/sqlite-store';
 export type { SqliteStoreOptions, OpenSqliteOptions } from './stores/sqlite-store';
 export { RedisStore } from './stores/redis-store';
 export type { RedisStoreOptions } from './stores/redis-store';
-export { MemoryDeadLetterStore, SqliteDeadLetterStore, RedisDeadLetterStore } from './stores/dead-letter';
+export { MemoryDeadLetterStore, SqliteDeadLetterStore, RedisDeadLetterStore } from './stores/dead-letter-store';
 export type {
   DeadLetter,
   DeadLetterStore,
   MemoryDeadLetterStoreOptions,
   SqliteDeadLetterStoreOptions,
   RedisDeadLetterStoreOptions,
-} from './stores/dead-letter';
+} from './stores/dead-letter-store';
 
-export { Bridge, urlBuilderFor } from './bridge';
-export type { BridgeOptions, RepositoryListener, UrlBuilder } from './bridge';
-export { listenRepository } from './listener';
-export type { NotificationErrorHandler } from './listener';
+export { Bridge, urlBuilderFor } from './emit/bridge';
+export type { BridgeOptions, RepositoryListener, UrlBuilder } from './emit/bridge';
+export { listenRepository } from './emit/listener';
+export type { NotificationErrorHandler } from './emit/listener';
 export type {
   Blob,
   BlobService,
@@ -73,10 +73,10 @@ export type {
   Repository,
   StoredManifest,
   TagService,
-} from './repository';
-export { describeManifest, manifestReferences, sha256Digest, ManifestFormatError, MANIFEST_MEDIA_TYPES } from './manifest';
-export type { ManifestDescription } from './manifest';
-export { remoteAddr, requestRecord, requestBaseUrl, defaultActor } from './request';
+} from './emit/repository';
+export { describeManifest, manifestReferences, sha256Digest, ManifestFormatError, MANIFEST_MEDIA_TYPES } from './model/manifest';
+export type { ManifestDescription } from './model/manifest';
+export { remoteAddr, requestRecord, requestBaseUrl, defaultActor } from './emit/request-record';
 
 export {
   ConfigError,
@@ -92,16 +92,16 @@ export {
   expectString,
   expectBoolean,
   describeValue,
-} from './config';
-export type { EndpointConfig, EventRules, NotificationsConfig, PayloadFormat, QueueConfig, QueueType } from './config';
+} from './config/load';
+export type { EndpointConfig, EventRules, NotificationsConfig, PayloadFormat, QueueConfig, QueueType } from './config/load';
 
-export { EndpointStats } from './stats';
-export type { EndpointCounters } from './stats';
-export { NotificationMetrics } from './metrics';
-export { createNotifications } from './middleware';
-export { createStatsRouter } from './stats-router';
-export type { StatsRouterOptions } from './stats-router';
-export type { EndpointVars, Notifications, NotificationsOptions } from './middleware';
+export { EndpointStats } from './inspect/endpoint-stats';
+export type { EndpointCounters } from './inspect/endpoint-stats';
+export { NotificationMetrics } from './inspect/metrics';
+export { createNotifications } from './notifications';
+export { createStatsRouter } from './inspect/stats-router';
+export type { StatsRouterOptions } from './inspect/stats-router';
+export type { EndpointVars, Notifications, NotificationsOptions } from './notifications';
 
 export {
   signWebhook,
@@ -116,8 +116,8 @@ export {
   WEBHOOK_SIGNATURE_HEADER,
   SECRET_PREFIX,
   DEFAULT_VERIFY_OPTIONS,
-} from './signing';
-export type { HeaderBag, VerifyOptions } from './signing';
+} from './codec/signing';
+export type { HeaderBag, VerifyOptions } from './codec/signing';
 export {
   CLOUDEVENTS_JSON_MEDIA_TYPE,
   CLOUDEVENTS_BATCH_MEDIA_TYPE,
@@ -136,15 +136,15 @@ export {
   decodeBatch,
   decodeBinary,
   CloudEventFormatError,
-} from './cloudevents';
-export type { CloudEvent, CloudEventAttributes, EncodedCloudEvents, EventKind, EventType, KnownEventType } from './cloudevents';
+} from './codec/cloudevents';
+export type { CloudEvent, CloudEventAttributes, EncodedCloudEvents, EventKind, EventType, KnownEventType } from './codec/cloudevents';
 export {
   MemoryDeduplicator,
   RedisDeduplicator,
   DEFAULT_DEDUPE_OPTIONS,
   DeduplicatorOptionsError,
   ClosedDeduplicatorError,
-} from './dedupe';
-export type { Deduplicator, MemoryDeduplicatorOptions, RedisDeduplicatorOptions } from './dedupe';
-export { createReceiver, DEFAULT_RECEIVER_OPTIONS, ReceiverError, ReceiverOptionsError, EventHandlerError } from './receiver';
-export type { EventHandler, EventHandlers, ReceiverOptions } from './receiver';
+} from './receive/deduplicator';
+export type { Deduplicator, MemoryDeduplicatorOptions, RedisDeduplicatorOptions } from './receive/deduplicator';
+export { createReceiver, DEFAULT_RECEIVER_OPTIONS, ReceiverError, ReceiverOptionsError, EventHandlerError } from './receive/receiver';
+export type { EventHandler, EventHandlers, ReceiverOptions } from './receive/receiver';

@@ -21,7 +21,7 @@ describe('the published package', () => {
 
   it('ships compiled JavaScript and type declarations, not the TypeScript sources', () => {
     const files = readdirSync(path.join(consumer, 'node_modules', 'registry-notifications', 'dist'));
-    expect(files).toEqual(expect.arrayContaining(['index.js', 'index.mjs', 'index.d.ts', 'index.d.mts', 'middleware.js', 'middleware.d.ts']));
+    expect(files).toEqual(expect.arrayContaining(['index.js', 'index.mjs', 'index.d.ts', 'index.d.mts', 'notifications.js', 'notifications.d.ts']));
     expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts') && !f.endsWith('.d.mts'))).toEqual([]);
   });
 

@@ -1,5 +1,5 @@
-import type { Event } from '../event';
-import { StoreFullError, type QueueStore, type StoredEvent } from '../store';
+import type { Event } from '../model/event';
+import { StoreFullError, type QueueStore, type StoredEvent } from './queue-store';
 
 export interface MemoryStoreOptions {
   /**

@@ -1,8 +1,8 @@
 import { hostname } from 'node:os';
 import Redis from 'ioredis';
-import { decodeEvent, encodeEvent } from '../envelope';
-import type { Event } from '../event';
-import { StoreClosedError, StoreOpenError, type QueueStore, type StoredEvent } from '../store';
+import { decodeEvent, encodeEvent } from '../codec/envelope';
+import type { Event } from '../model/event';
+import { StoreClosedError, StoreOpenError, type QueueStore, type StoredEvent } from './queue-store';
 
 export interface RedisStoreOptions {
   /** Where Redis is, e.g. `redis://127.0.0.1:6379/0`; give this or `client`. */

@@ -1,9 +1,9 @@
 import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { decodeEvent, encodeEvent } from '../envelope';
-import type { Event } from '../event';
-import { StoreClosedError, StoreOpenError, type QueueStore, type StoredEvent } from '../store';
+import { decodeEvent, encodeEvent } from '../codec/envelope';
+import type { Event } from '../model/event';
+import { StoreClosedError, StoreOpenError, type QueueStore, type StoredEvent } from './queue-store';
 
 export interface SqliteStoreOptions {
   /** The database file; several endpoint queues (and their dead letters) may share one. */

@@ -1,11 +1,11 @@
 import { createServer } from 'node:net';
 import Redis from 'ioredis';
-import { encodeEnvelope } from '../../lib/envelope';
+import { encodeEnvelope } from '../../lib/codec/envelope';
 import { RedisStore, type RedisStoreOptions } from '../../lib/stores/redis-store';
-import { StoreClosedError, StoreOpenError } from '../../lib/store';
+import { StoreClosedError, StoreOpenError } from '../../lib/stores/queue-store';
 import { makeEvent, makeEvents } from '../helpers/events';
 import { deletePrefix, describeWithRedis, REDIS_URL, uniquePrefix } from '../helpers/redis';
-import { RedisDeadLetterStore } from '../../lib/stores/dead-letter';
+import { RedisDeadLetterStore } from '../../lib/stores/dead-letter-store';
 import { describeDeadLetterContract, describeStoreContract, drain } from './store-contract';
 
 const FOREVER_MS = 10 * 60 * 1000;

@@ -1,7 +1,7 @@
-import { decodeEnvelope, encodeEnvelope } from '../../lib/envelope';
-import type { Event } from '../../lib/event';
-import type { QueueStore, StoredEvent } from '../../lib/store';
-import type { DeadLetterStore } from '../../lib/stores/dead-letter';
+import { decodeEnvelope, encodeEnvelope } from '../../lib/codec/envelope';
+import type { Event } from '../../lib/model/event';
+import type { QueueStore, StoredEvent } from '../../lib/stores/queue-store';
+import type { DeadLetterStore } from '../../lib/stores/dead-letter-store';
 import { makeEvent, makeEvents } from '../helpers/events';
 import { loadFixtures } from '../helpers/fixtures';
 

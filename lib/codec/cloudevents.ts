@@ -1,0 +1,282 @@
+import { EVENT_ACTIONS, BLOB_MEDIA_TYPE, type Event, type EventAction } from '../model/event';
+import { decodeEvent, encodeEvent, EnvelopeFormatError } from './envelope';
+import { MANIFEST_MEDIA_TYPES } from '../model/manifest';
+
+/** Structured-mode content type: one event, attributes and data in one JSON object. */
+export const CLOUDEVENTS_JSON_MEDIA_TYPE = 'application/cloudevents+json';
+/** Batch-mode content type: a JSON array of structured events. */
+export const CLOUDEVENTS_BATCH_MEDIA_TYPE = 'application/cloudevents-batch+json';
+/** Prefix of every CloudEvents `type` we write, e.g. `io.distribution.manifest.push`. */
+export const CLOUDEVENT_TYPE_PREFIX = 'io.distribution.';
+
+/** What an event is about, as read from its target. */
+export type EventKind = 'manifest' | 'blob' | 'tag' | 'repository';
+export const EVENT_KINDS: readonly EventKind[] = ['manifest', 'blob', 'tag', 'repository'];
+
+/** `<kind>.<action>`; only the combinations in `EVENT_TYPES` occur in practice. */
+export type EventType = `${EventKind}.${EventAction}`;
+/** The kind/action pairs a Distribution-compatible registry emits. */
+export const EVENT_TYPES = [
+  'manifest.push',
+  'manifest.pull',
+  'manifest.delete',
+  'blob.push',
+  'blob.pull',
+  'blob.mount',
+  'blob.delete',
+  'tag.delete',
+  'repository.delete',
+] as const satisfies readonly EventType[];
+export type KnownEventType = (typeof EVENT_TYPES)[number];
+
+/** The context attributes of a CloudEvents 1.0 event; extension attributes are allowed. */
+export interface CloudEventAttributes {
+  specversion: '1.0';
+  id: string;
+  source: string;
+  type: string;
+  subject?: string;
+  time?: string;
+  datacontenttype?: string;
+  dataschema?: string;
+  [extension: string]: unknown;
+}
+
+/** A CloudEvents 1.0 event in its JSON form. */
+export interface CloudEvent<T = unknown> extends CloudEventAttributes {
+  data?: T;
+}
+
+/** Headers and body ready to POST. */
+export interface EncodedCloudEvents {
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** Thrown for a CloudEvent that is malformed or does not carry a registry event. */
+export class CloudEventFormatError extends Error {
+  override readonly name = 'CloudEventFormatError';
+  constructor(message: string) {
+    super(message);
+  }
+}
+
+const MANIFEST_TYPES = new Set<string>([
+  ...Object.values(MANIFEST_MEDIA_TYPES),
+  'application/vnd.docker.distribution.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.v1+prettyjws',
+  'application/vnd.oci.artifact.manifest.v1+json',
+]);
+
+/**
+ * What the event is about. The URL decides when present (`/manifests/` or `/blobs/`),
+ * then the media type. Distribution sends a manifest delete and a blob delete with the
+ * same bare `{repository, digest}` target; we call that `manifest`, the common case.
+ */
+export function eventKind(event: Pick<Event, 'target'>): EventKind {
+  const t = event.target ?? {};
+  if (t.url?.includes('/manifests/')) return 'manifest';
+  if (t.url?.includes('/blobs/')) return 'blob';
+  if (t.mediaType === BLOB_MEDIA_TYPE) return 'blob';
+  // Layer and config types are blobs; anything naming a manifest or an index is a manifest.
+  if (t.mediaType) return MANIFEST_TYPES.has(t.mediaType) || /manifest|index/.test(t.mediaType) ? 'manifest' : 'blob';
+  if (t.digest) return 'manifest';
+  if (t.tag) return 'tag';
+  return 'repository';
+}
+
+/** `<kind>.<action>`, e.g. `manifest.push`; the key of a receiver's `on` handlers. */
+export function eventType(event: Pick<Event, 'target' | 'action'>): EventType {
+  return `${eventKind(event)}.${event.action}`;
+}
+
+/** The CloudEvents `type` of an event: `io.distribution.<kind>.<action>`. */
+export function cloudEventType(event: Pick<Event, 'target' | 'action'>): string {
+  return CLOUDEVENT_TYPE_PREFIX + eventType(event);
+}
+
+/** `/registry/<source.addr>` (or the instance id when the address is unknown). */
+function cloudEventSource(event: Event): string {
+  const who = event.source?.addr || event.source?.instanceID || 'unknown';
+  return '/registry/' + encodeURI(who);
+}
+
+/** `repository`, `repository:tag` or `repository@digest` (tag wins, as a person reads it). */
+function cloudEventSubject(event: Event): string | undefined {
+  const t = event.target ?? {};
+  if (!t.repository) return undefined;
+  if (t.tag) return `${t.repository}:${t.tag}`;
+  if (t.digest) return `${t.repository}@${t.digest}`;
+  return t.repository;
+}
+
+/** The CloudEvents attributes of an event, without `data`. */
+function attributes(event: Event): CloudEventAttributes {
+  const subject = cloudEventSubject(event);
+  return {
+    specversion: '1.0',
+    id: event.id,
+    source: cloudEventSource(event),
+    type: cloudEventType(event),
+    ...(subject ? { subject } : {}),
+    time: event.timestamp,
+    datacontenttype: 'application/json',
+  };
+}
+
+/** Our event as a CloudEvent whose `data` is the whole Distribution event. */
+export function toCloudEvent(event: Event): CloudEvent<Event> {
+  return { ...attributes(event), data: event };
+}
+
+/**
+ * The registry event a CloudEvent carries. `data` must be a Distribution event (an
+ * object or its JSON text); a missing `id`, `timestamp` or `action` in it is taken from
+ * the CloudEvent's `id`, `time` and `type`.
+ */
+export function fromCloudEvent(ce: unknown, where = 'cloudevent'): Event {
+  if (typeof ce !== 'object' || ce === null || Array.isArray(ce)) {
+    throw new CloudEventFormatError(`${where} must be a JSON object`);
+  }
+  const c = ce as Record<string, unknown>;
+  if (c.specversion !== '1.0') {
+    throw new CloudEventFormatError(`${where}.specversion must be "1.0", got ${JSON.stringify(c.specversion)}`);
+  }
+  for (const attr of ['id', 'source', 'type'] as const) {
+    if (typeof c[attr] !== 'string' || c[attr] === '') {
+      throw new CloudEventFormatError(`${where}.${attr} must be a non-empty string, got ${JSON.stringify(c[attr])}`);
+    }
+  }
+  const type = c.type as string;
+  if (!type.startsWith(CLOUDEVENT_TYPE_PREFIX)) {
+    throw new CloudEventFormatError(
+      `${where}.type must start with "${CLOUDEVENT_TYPE_PREFIX}", got ${JSON.stringify(type)}`,
+    );
+  }
+  const typeAction = type.slice(type.lastIndexOf('.') + 1);
+  if (c.datacontenttype !== undefined && typeof c.datacontenttype === 'string' && !isJsonType(c.datacontenttype)) {
+    throw new CloudEventFormatError(
+      `${where}.datacontenttype must be application/json, got ${JSON.stringify(c.datacontenttype)}`,
+    );
+  }
+  let data = c.data;
+  if (data === undefined && typeof c.data_base64 === 'string') data = Buffer.from(c.data_base64, 'base64').toString('utf8');
+  if (typeof data === 'string') {
+    try {
+      data = JSON.parse(data);
+    } catch (err) {
+      throw new CloudEventFormatError(`${where}.data is not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    throw new CloudEventFormatError(`${where}.data must be a Distribution event object`);
+  }
+  const d = data as Record<string, unknown>;
+  const filled = {
+    ...d,
+    id: d.id ?? c.id,
+    timestamp: d.timestamp ?? c.time,
+    action: d.action ?? ((EVENT_ACTIONS as readonly string[]).includes(typeAction) ? typeAction : undefined),
+  };
+  try {
+    return decodeEvent(filled, `${where}.data`);
+  } catch (err) {
+    if (err instanceof EnvelopeFormatError) throw new CloudEventFormatError(err.message);
+    throw err;
+  }
+}
+
+function isJsonType(contentType: string): boolean {
+  const essence = contentType.split(';')[0].trim().toLowerCase();
+  return essence === 'application/json' || essence.endsWith('+json') || essence === 'text/json';
+}
+
+/** One structured-mode CloudEvent as JSON text; `data` keeps Distribution's key order. */
+function structuredJson(event: Event): string {
+  const attrs = JSON.stringify(attributes(event));
+  return `${attrs.slice(0, -1)},"data":${encodeEvent(event, { indent: false })}}`;
+}
+
+/** Structured mode: one event, `Content-Type: application/cloudevents+json`. */
+export function encodeStructured(event: Event): EncodedCloudEvents {
+  return {
+    headers: { 'content-type': `${CLOUDEVENTS_JSON_MEDIA_TYPE}; charset=utf-8` },
+    body: structuredJson(event),
+  };
+}
+
+/** Batch mode: many events in one JSON array, `Content-Type: application/cloudevents-batch+json`. */
+export function encodeBatch(events: readonly Event[]): EncodedCloudEvents {
+  return {
+    headers: { 'content-type': `${CLOUDEVENTS_BATCH_MEDIA_TYPE}; charset=utf-8` },
+    body: `[${events.map(structuredJson).join(',')}]`,
+  };
+}
+
+/** Binary mode: attributes as `ce-*` headers, the Distribution event as the JSON body. */
+export function encodeBinary(event: Event): EncodedCloudEvents {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  for (const [k, v] of Object.entries(attributes(event))) {
+    if (k === 'datacontenttype' || v === undefined) continue;
+    headers[`ce-${k}`] = percentEncode(String(v));
+  }
+  return { headers, body: encodeEvent(event, { indent: false }) };
+}
+
+/** Decodes a structured-mode body into our event. */
+export function decodeStructured(body: string | Buffer): Event {
+  return fromCloudEvent(parseJson(body, 'structured CloudEvent'));
+}
+
+/** Decodes a batch-mode body (a JSON array of CloudEvents) into our events. */
+export function decodeBatch(body: string | Buffer): Event[] {
+  const parsed = parseJson(body, 'CloudEvents batch');
+  if (!Array.isArray(parsed)) throw new CloudEventFormatError('CloudEvents batch must be a JSON array');
+  return parsed.map((ce, i) => fromCloudEvent(ce, `batch[${i}]`));
+}
+
+/**
+ * Decodes a binary-mode delivery: `ce-*` headers (names in any case) and the body as data.
+ * `content-type` becomes `datacontenttype`.
+ */
+export function decodeBinary(headers: Record<string, string | string[] | undefined>, body: string | Buffer): Event {
+  const ce: Record<string, unknown> = {};
+  for (const [name, raw] of Object.entries(headers)) {
+    const lower = name.toLowerCase();
+    if (raw === undefined) continue;
+    const value = Array.isArray(raw) ? raw.join(',') : raw;
+    if (lower.startsWith('ce-')) ce[lower.slice(3)] = percentDecode(value);
+    else if (lower === 'content-type') ce.datacontenttype = value;
+  }
+  ce.data = parseJson(body, 'binary-mode CloudEvent data');
+  return fromCloudEvent(ce);
+}
+
+function parseJson(body: string | Buffer, what: string): unknown {
+  try {
+    return JSON.parse(typeof body === 'string' ? body : body.toString('utf8'));
+  } catch (err) {
+    throw new CloudEventFormatError(`${what} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+// The HTTP binding asks for space, '"', '%' and anything outside printable ASCII to be
+// percent-encoded in header values (as UTF-8 bytes).
+function percentEncode(value: string): string {
+  if (/^[\x21\x23\x24\x26-\x7e]*$/.test(value)) return value;
+  let out = '';
+  for (const byte of Buffer.from(value, 'utf8')) {
+    const printable = byte >= 0x21 && byte <= 0x7e && byte !== 0x22 && byte !== 0x25;
+    out += printable ? String.fromCharCode(byte) : '%' + byte.toString(16).toUpperCase().padStart(2, '0');
+  }
+  return out;
+}
+
+function percentDecode(value: string): string {
+  if (!value.includes('%')) return value;
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    throw new CloudEventFormatError(`CloudEvents header value ${JSON.stringify(value)} has a malformed percent-encoding`);
+  }
+}

@@ -1,0 +1,90 @@
+import { eventKind, type EventKind } from '../codec/cloudevents';
+import type { Event } from '../model/event';
+import { globMatcher } from './glob';
+import { ClosedSinkError, type Sink } from './sink';
+
+/** Lists an event is matched against; a list that is absent or empty is not consulted. */
+export interface MatchRules {
+  /** Target media types, exactly. */
+  mediaTypes?: readonly string[];
+  /** Actions: push, pull, mount, delete. */
+  actions?: readonly string[];
+  /** Repository name globs (`library/*`, `team/**`). */
+  repositories?: readonly string[];
+  /** Tag globs (`v*`, `release-?`); an event without a tag matches none. */
+  tags?: readonly string[];
+  /** Target kinds: manifest, blob, tag, repository. */
+  kinds?: readonly EventKind[];
+}
+
+export interface FilterOptions {
+  /**
+   * Events that match any one list are dropped: Distribution's `ignore.mediatypes`,
+   * `ignore.actions` and legacy `ignoredmediatypes`, plus repositories, tags and kinds.
+   */
+  ignore?: MatchRules;
+  /** When given, an event passes only if it matches every list given here. */
+  include?: MatchRules;
+}
+
+type Test = (event: Event) => boolean;
+
+function tests(rules: MatchRules = {}): Test[] {
+  const out: Test[] = [];
+  if (rules.mediaTypes?.length) {
+    const set = new Set(rules.mediaTypes);
+    out.push((e) => e.target.mediaType !== undefined && set.has(e.target.mediaType));
+  }
+  if (rules.actions?.length) {
+    const set = new Set<string>(rules.actions);
+    out.push((e) => set.has(e.action));
+  }
+  if (rules.repositories?.length) {
+    const match = globMatcher(rules.repositories);
+    out.push((e) => e.target.repository !== undefined && match(e.target.repository));
+  }
+  if (rules.tags?.length) {
+    const match = globMatcher(rules.tags);
+    out.push((e) => e.target.tag !== undefined && match(e.target.tag));
+  }
+  if (rules.kinds?.length) {
+    const set = new Set<string>(rules.kinds);
+    out.push((e) => set.has(eventKind(e)));
+  }
+  return out;
+}
+
+/**
+ * Drops the events an endpoint does not want and passes the rest on. Ignore lists apply
+ * independently: an event matching any of them is dropped (as Distribution 3.1; 2.x
+ * skipped the action list when no media type was listed).
+ */
+export class Filter implements Sink {
+  private readonly ignored: Test[];
+  private readonly included: Test[];
+  private closed?: Promise<void>;
+
+  constructor(
+    private readonly dst: Sink,
+    options: FilterOptions = {},
+  ) {
+    this.ignored = tests(options.ignore);
+    this.included = tests(options.include);
+  }
+
+  /** Whether an event passes this filter. */
+  accepts(event: Event): boolean {
+    return !this.ignored.some((t) => t(event)) && this.included.every((t) => t(event));
+  }
+
+  async write(events: readonly Event[]): Promise<void> {
+    if (this.closed) throw new ClosedSinkError('filter');
+    const kept = events.filter((e) => this.accepts(e));
+    if (kept.length > 0) await this.dst.write(kept);
+  }
+
+  close(): Promise<void> {
+    this.closed ??= this.dst.close();
+    return this.closed;
+  }
+}

@@ -1,0 +1,140 @@
+import {
+  BLOB_MEDIA_TYPE,
+  eventTimestamp,
+  newEventId,
+  type ActorRecord,
+  type Descriptor,
+  type Event,
+  type EventAction,
+  type RequestRecord,
+  type SourceRecord,
+  type Target,
+} from '../model/event';
+import { describeManifest } from '../model/manifest';
+import type { Manifest } from './repository';
+import type { Sink } from '../deliver/sink';
+
+/** What happened to a repository; the Listener calls these after each operation succeeds. */
+export interface RepositoryListener {
+  manifestPushed(repo: string, manifest: Manifest, options?: { tag?: string; digest?: string }): Promise<void>;
+  manifestPulled(repo: string, manifest: Manifest, options?: { tag?: string; digest?: string }): Promise<void>;
+  manifestDeleted(repo: string, digest: string): Promise<void>;
+  blobPushed(repo: string, desc: Descriptor): Promise<void>;
+  blobPulled(repo: string, desc: Descriptor): Promise<void>;
+  blobMounted(repo: string, desc: Descriptor, fromRepo: string): Promise<void>;
+  blobDeleted(repo: string, digest: string): Promise<void>;
+  tagDeleted(repo: string, tag: string): Promise<void>;
+  repoDeleted(repo: string): Promise<void>;
+}
+
+/** Builds the digest URLs events carry. */
+export interface UrlBuilder {
+  manifestUrl(repo: string, digest: string): string;
+  blobUrl(repo: string, digest: string): string;
+}
+
+/** A UrlBuilder for a fixed base such as `https://registry.example.com` (no trailing slash needed). */
+export function urlBuilderFor(base: string): UrlBuilder {
+  const root = base.replace(/\/+$/, '');
+  return {
+    manifestUrl: (repo, digest) => `${root}/v2/${repo}/manifests/${digest}`,
+    blobUrl: (repo, digest) => `${root}/v2/${repo}/blobs/${digest}`,
+  };
+}
+
+export interface BridgeOptions {
+  sink: Sink;
+  urls: UrlBuilder;
+  source: SourceRecord;
+  actor: ActorRecord;
+  request: RequestRecord;
+  /** Add the manifest's references to manifest events (`events.includereferences`). @default false */
+  includeReferences?: boolean;
+}
+
+/**
+ * Turns repository operations into Distribution events, stamped with one request's
+ * actor, source and request records, and writes each to a sink.
+ */
+export class Bridge implements RepositoryListener {
+  constructor(private readonly options: BridgeOptions) {}
+
+  async manifestPushed(repo: string, manifest: Manifest, options: { tag?: string; digest?: string } = {}): Promise<void> {
+    return this.write(this.manifestEvent('push', repo, manifest, options));
+  }
+
+  async manifestPulled(repo: string, manifest: Manifest, options: { tag?: string; digest?: string } = {}): Promise<void> {
+    return this.write(this.manifestEvent('pull', repo, manifest, options));
+  }
+
+  async manifestDeleted(repo: string, digest: string): Promise<void> {
+    return this.write(this.event('delete', { digest, repository: repo }));
+  }
+
+  async blobPushed(repo: string, desc: Descriptor): Promise<void> {
+    return this.write(this.blobEvent('push', repo, desc));
+  }
+
+  async blobPulled(repo: string, desc: Descriptor): Promise<void> {
+    return this.write(this.blobEvent('pull', repo, desc));
+  }
+
+  async blobMounted(repo: string, desc: Descriptor, fromRepo: string): Promise<void> {
+    const event = this.blobEvent('mount', repo, desc);
+    event.target.fromRepository = fromRepo;
+    return this.write(event);
+  }
+
+  async blobDeleted(repo: string, digest: string): Promise<void> {
+    return this.write(this.event('delete', { digest, repository: repo }));
+  }
+
+  async tagDeleted(repo: string, tag: string): Promise<void> {
+    return this.write(this.event('delete', { repository: repo, tag }));
+  }
+
+  async repoDeleted(repo: string): Promise<void> {
+    return this.write(this.event('delete', { repository: repo }));
+  }
+
+  /** Builds a manifest event without writing it (exposed for benchmarks and tests). */
+  manifestEvent(
+    action: EventAction,
+    repo: string,
+    manifest: Manifest,
+    options: { tag?: string; digest?: string } = {},
+  ): Event {
+    const described = describeManifest(manifest, options.digest, this.options.includeReferences ?? false);
+    const target: Target = {
+      mediaType: manifest.mediaType,
+      size: described.size,
+      digest: described.digest,
+      length: described.size,
+      repository: repo,
+      url: this.options.urls.manifestUrl(repo, described.digest),
+    };
+    if (options.tag) target.tag = options.tag;
+    if (this.options.includeReferences && described.references.length > 0) target.references = described.references;
+    return this.event(action, target);
+  }
+
+  private blobEvent(action: EventAction, repo: string, desc: Descriptor): Event {
+    if (!desc.digest) throw new TypeError(`blob ${action} event needs a digest`);
+    return this.event(action, {
+      ...desc,
+      mediaType: desc.mediaType || BLOB_MEDIA_TYPE,
+      length: desc.size,
+      repository: repo,
+      url: this.options.urls.blobUrl(repo, desc.digest),
+    });
+  }
+
+  private event(action: EventAction, target: Target): Event {
+    const { request, actor, source } = this.options;
+    return { id: newEventId(), timestamp: eventTimestamp(), action, target, request, actor, source };
+  }
+
+  private write(event: Event): Promise<void> {
+    return this.options.sink.write([event]);
+  }
+}

@@ -1,0 +1,131 @@
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import {
+  Broadcaster,
+  decodeBatch,
+  decodeBinary,
+  decodeStructured,
+  encodeEnvelope,
+  Endpoint,
+  MemoryStore,
+  verifyWebhook,
+  type BreakerState,
+} from '../../lib';
+import { makeEvent, makeEvents } from '../helpers/events';
+import { TestReceiver } from '../helpers/http-receiver';
+
+// Per-endpoint options beyond Distribution: batching, signing, formats, smarter retries.
+describe('Endpoint options beyond Distribution', () => {
+  let receiver: TestReceiver;
+  beforeEach(async () => {
+    receiver = await new TestReceiver().start();
+  });
+  afterEach(() => receiver.stop());
+
+  it('batches up to maxevents per envelope, and one event per envelope keeps Distribution\'s bytes', async () => {
+    const e = new Endpoint({ name: 'b', url: receiver.url, maxEvents: 10, lingerMs: 20 });
+    const events = makeEvents(25);
+    await e.write(events);
+    await receiver.until((r) => r.events.length === 25);
+    await e.close();
+    const sizes = receiver.requests.map((r) => JSON.parse(r.body).events.length);
+    expect(Math.max(...sizes)).toBe(10);
+    expect(sizes.reduce((a, b) => a + b)).toBe(25);
+    expect(receiver.events.map((x) => x.id)).toEqual(events.map((x) => x.id));
+
+    const single = new Endpoint({ name: 's', url: receiver.url, maxEvents: 10, lingerMs: 1 });
+    const one = makeEvent();
+    await single.write([one]);
+    await receiver.until((r) => r.events.length === 26);
+    await single.close();
+    expect(receiver.requests[receiver.requests.length - 1].body).toBe(encodeEnvelope([one]));
+  });
+
+  it('signs every request with each secret (Standard Webhooks), verifiable with any one of them', async () => {
+    const secrets = ['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 'whsec_' + Buffer.from('rotated-key-0123456789').toString('base64')];
+    const e = new Endpoint({ name: 'signed', url: receiver.url, secrets, maxEvents: 5, lingerMs: 10 });
+    const events = makeEvents(3);
+    await e.write(events.slice(0, 1));
+    await receiver.until((r) => r.events.length === 1);
+    await e.write(events.slice(1));
+    await receiver.until((r) => r.events.length === 3);
+    await e.close();
+    const [first, second] = receiver.requests;
+    expect(first.headers['webhook-id']).toBe(events[0].id);
+    expect((first.headers['webhook-signature'] as string).split(' ')).toHaveLength(2);
+    for (const secret of secrets) expect(verifyWebhook([secret], first.headers, first.body).id).toBe(events[0].id);
+    expect(second.headers['webhook-id']).toMatch(/^msg_[0-9a-f]{32}$/);
+    expect(() => verifyWebhook(['whsec_' + Buffer.from('wrong').toString('base64')], second.headers, second.body)).toThrow(/no webhook-signature matches/);
+    expect(() => verifyWebhook([secrets[0]], second.headers, second.body + ' ')).toThrow();
+  });
+
+  it.each([
+    ['cloudevents', 'application/cloudevents+json; charset=utf-8', (r: { body: string }) => [decodeStructured(r.body)]],
+    ['cloudevents-batch', 'application/cloudevents-batch+json; charset=utf-8', (r: { body: string }) => decodeBatch(r.body)],
+    ['cloudevents-binary', 'application/json', (r: { body: string; headers: Record<string, string | string[] | undefined> }) => [decodeBinary(r.headers, r.body)]],
+  ] as const)('sends CloudEvents in %s mode', async (format, contentType, decode) => {
+    const e = new Endpoint({ name: format, url: receiver.url, format, maxEvents: format === 'cloudevents-batch' ? 5 : 1, lingerMs: 10 });
+    const events = makeEvents(3);
+    await e.write(events);
+    await receiver.until((r) => r.requests.length > 0 && r.requests.flatMap((q) => decode(q)).length === 3);
+    await e.close();
+    expect(receiver.requests[0].headers['content-type']).toBe(contentType);
+    expect(receiver.requests.flatMap((q) => decode(q)).map((x) => x.id)).toEqual(events.map((x) => x.id));
+    if (format === 'cloudevents-binary') expect(receiver.requests[0].headers['ce-type']).toBe('io.distribution.manifest.push');
+  });
+
+  it('honours Retry-After on 429 and 503 before retrying', async () => {
+    receiver.respond = (_r, i) => (i === 0 ? { status: 429, headers: { 'Retry-After': '0' } } : i === 1 ? { status: 503, headers: { 'Retry-After': '0' } } : 200);
+    const e = new Endpoint({ name: 'busy', url: receiver.url, backoffMs: 1 });
+    await e.write(makeEvents(1));
+    await receiver.until((r) => r.events.length === 1);
+    await e.close();
+    expect(e.stats.snapshot().Statuses).toEqual({ '429 Too Many Requests': 1, '503 Service Unavailable': 1, '200 OK': 1 });
+  });
+
+  it('stops delivering for good when the endpoint answers 410 Gone, keeping pending events', async () => {
+    receiver.respond = () => 410;
+    const store = new MemoryStore();
+    const errors: string[] = [];
+    const e = new Endpoint({ name: 'gone', url: receiver.url, backoffMs: 1 }, { store, onError: (err) => errors.push(err.message) });
+    await e.write(makeEvents(2));
+    await receiver.until((r) => r.requests.length === 1);
+    await new Promise((r) => setTimeout(r, 30));
+    await e.write(makeEvents(1)); // after it is gone: dropped and counted
+    await e.close();
+    expect(receiver.requests).toHaveLength(1);
+    expect(await store.pending()).toBe(2);
+    expect(e.stats.snapshot()).toMatchObject({ State: 'gone', Dropped: 1 });
+    expect(errors.join('\n')).toMatch(/410 Gone unaccepted: endpoint is gone/);
+  });
+
+  it('opens the breaker, probes with growing waits up to the ceiling, and closes on success, telling the stats each time', async () => {
+    receiver.respond = (_r, i) => (i < 4 ? 500 : 200);
+    const states: BreakerState[] = [];
+    const e = new Endpoint({ name: 'cb', url: receiver.url, threshold: 2, backoffMs: 5, maxBackoffMs: 20 });
+    const setState = e.stats.setState.bind(e.stats);
+    e.stats.setState = (s: string) => {
+      states.push(s as BreakerState);
+      setState(s);
+    };
+    await e.write(makeEvents(1));
+    await receiver.until((r) => r.events.length === 1);
+    await e.close();
+    // Failures 1 and 2 open it; each failed probe (3, 4) re-opens; the fifth attempt succeeds.
+    expect(states).toEqual(['open', 'half-open', 'open', 'half-open', 'open', 'half-open', 'closed']);
+    expect(e.stats.snapshot().State).toBe('closed');
+  });
+
+  it('never lets a stuck endpoint delay another', async () => {
+    const silent = net.createServer(() => undefined); // accepts, never answers
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const stuck = new Endpoint({ name: 'stuck', url: `http://127.0.0.1:${(silent.address() as AddressInfo).port}/`, timeoutMs: 60_000 }, { drainTimeoutMs: 10 });
+    const healthy = new Endpoint({ name: 'healthy', url: receiver.url });
+    const b = new Broadcaster([stuck, healthy]);
+    for (const ev of makeEvents(20)) await b.write([ev]);
+    await receiver.until((r) => r.events.length === 20);
+    expect(stuck.stats.snapshot()).toMatchObject({ Pending: 20, Successes: 0 });
+    await b.close();
+    silent.close();
+  });
+});

@@ -1,0 +1,249 @@
+import express, { type Request } from 'express';
+import Redis from 'ioredis';
+import request from 'supertest';
+import { Registry } from 'prom-client';
+import { createNotifications, sha256Digest, type Notifications } from '../../lib';
+import { TestReceiver } from '../helpers/http-receiver';
+import { MemoryRepository } from '../helpers/memory-repository';
+import { deletePrefix, describeWithRedis, REDIS_URL, uniquePrefix } from '../helpers/redis';
+import { HoldingProxy } from '../helpers/tcp-proxy';
+
+const manifest = {
+  mediaType: 'application/vnd.oci.image.manifest.v1+json',
+  payload: Buffer.from(JSON.stringify({ schemaVersion: 2, config: { mediaType: 'c', size: 2, digest: 'sha256:' + 'b'.repeat(64) }, layers: [] })),
+};
+const digest = sha256Digest(manifest.payload);
+
+/** A tiny registry-shaped app: enough routes to drive the middleware as a registry would. */
+function makeApp(notifications: Notifications) {
+  const repos = new Map<string, MemoryRepository>();
+  const storage = new MemoryRepository('demo/app', repos);
+  const app = express();
+  app.use(notifications.middleware);
+  const repo = (req: Request) => notifications.repository(req, storage);
+  app.put('/v2/demo/app/manifests/:tag', async (req, res) => {
+    const d = await repo(req).manifests.put(manifest, { tag: req.params.tag });
+    res.status(201).set('Docker-Content-Digest', d).end();
+  });
+  app.get('/v2/demo/app/manifests/:tag', async (req, res) => {
+    const m = await repo(req).manifests.get({ tag: req.params.tag });
+    res.type(m.mediaType).send(m.payload);
+  });
+  // Stores the manifest, then fails: Distribution would still send the push event.
+  app.put('/v2/demo/app/broken/:tag', async (req, res) => {
+    await repo(req).manifests.put(manifest, { tag: req.params.tag });
+    res.status(500).json({ errors: [{ code: 'UNKNOWN', message: 'disk full after write' }] });
+  });
+  app.put('/v2/demo/app/slow/:tag', async (req, res) => {
+    await repo(req).manifests.put(manifest, { tag: req.params.tag });
+    setTimeout(() => {
+      if (!res.destroyed) res.status(201).end();
+    }, 300);
+  });
+  app.delete('/v2/demo/app/manifests/:digest', async (req, res) => {
+    const r = repo(req);
+    const tags = storage.tags.lookup(req.params.digest);
+    await r.manifests.delete(req.params.digest);
+    for (const t of tags) await r.tags.untag(t);
+    res.status(202).end();
+  });
+  app.use((err: Error, _req: Request, res: express.Response, _next: express.NextFunction) => {
+    res.status(404).json({ errors: [{ code: 'MANIFEST_UNKNOWN', message: err.message }] });
+  });
+  return { app, storage };
+}
+
+describe('createNotifications middleware', () => {
+  let receiver: TestReceiver;
+  let notifications: Notifications;
+  const config = () => ({ endpoints: [{ name: 'test', url: receiver.url, backoff: '10ms', headers: { Authorization: ['Bearer secret-token'] } }] });
+
+  beforeEach(async () => {
+    receiver = await new TestReceiver().start();
+  });
+  afterEach(async () => {
+    await notifications?.close();
+    await receiver.stop();
+  });
+
+  it('sends a push with the request, actor and source records of the request', async () => {
+    notifications = createNotifications(config(), { sourceAddr: 'registry:5000', instanceId: 'i-1' });
+    const { app } = makeApp(notifications);
+    await request(app)
+      .put('/v2/demo/app/manifests/v1')
+      .auth('alice', 'pw')
+      .set('User-Agent', 'skopeo/1.9.3')
+      .set('X-Forwarded-For', 'garbage, 203.0.113.7, 10.0.0.1')
+      .expect(201);
+    await receiver.until((r) => r.events.length === 1);
+    const e = receiver.events[0];
+    expect(receiver.requests[0].headers.authorization).toBe('Bearer secret-token');
+    expect(e.action).toBe('push');
+    expect(e.target).toMatchObject({ repository: 'demo/app', tag: 'v1', digest, size: manifest.payload.length, mediaType: manifest.mediaType });
+    expect(e.target.url).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:\\d+/v2/demo/app/manifests/${digest}$`));
+    expect(e.request).toMatchObject({ addr: '203.0.113.7', method: 'PUT', useragent: 'skopeo/1.9.3' });
+    expect(e.request.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(e.actor).toEqual({ name: 'alice' });
+    expect(e.source).toEqual({ addr: 'registry:5000', instanceID: 'i-1' });
+  });
+
+  it('builds URLs from X-Forwarded-Proto and X-Forwarded-Host, or from the configured base', async () => {
+    notifications = createNotifications(config());
+    await request(makeApp(notifications).app)
+      .get('/v2/demo/app/manifests/v1')
+      .expect(404); // nothing pushed yet: no event
+    const { app } = makeApp(notifications);
+    await request(app).put('/v2/demo/app/manifests/v1').set('X-Forwarded-Proto', 'https').set('X-Forwarded-Host', 'reg.example.com').expect(201);
+    await receiver.until((r) => r.events.length === 1);
+    expect(receiver.events[0].target.url).toBe(`https://reg.example.com/v2/demo/app/manifests/${digest}`);
+    expect(receiver.events[0].actor).toEqual({});
+
+    const fixed = createNotifications(config(), { baseUrl: 'https://registry.example.com/' });
+    await request(makeApp(fixed).app).put('/v2/demo/app/manifests/v2').set('Forwarded', 'proto=http;host=ignored').expect(201);
+    await receiver.until((r) => r.events.length === 2);
+    expect(receiver.events[1].target.url).toBe(`https://registry.example.com/v2/demo/app/manifests/${digest}`);
+    await fixed.close();
+  });
+
+  it('holds the events of a request that fails: nothing is sent', async () => {
+    notifications = createNotifications(config());
+    const { app, storage } = makeApp(notifications);
+    await request(app).put('/v2/demo/app/broken/v1').expect(500);
+    // The same request shape succeeding afterwards is the only event that arrives.
+    await request(app).put('/v2/demo/app/manifests/v2').expect(201);
+    await receiver.until((r) => r.events.length >= 1);
+    await notifications.close();
+    expect(receiver.events.map((e) => e.target.tag)).toEqual(['v2']);
+    expect(storage.tagMap.has('v1')).toBe(true);
+  });
+
+  it('drops the events of a request the client aborts', async () => {
+    notifications = createNotifications(config());
+    const { app } = makeApp(notifications);
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const port = (server.address() as { port: number }).port;
+    const aborter = new AbortController();
+    const pending = fetch(`http://127.0.0.1:${port}/v2/demo/app/slow/v1`, { method: 'PUT', signal: aborter.signal }).catch((e) => e);
+    await new Promise((r) => setTimeout(r, 100));
+    aborter.abort();
+    await pending;
+    await new Promise((r) => setTimeout(r, 300));
+    await request(app).put('/v2/demo/app/manifests/after').expect(201);
+    await receiver.until((r) => r.events.length >= 1);
+    await notifications.close();
+    server.closeAllConnections();
+    server.close();
+    expect(receiver.events.map((e) => e.target.tag)).toEqual(['after']);
+  });
+
+  it('sends events at once when emitImmediately is set, as Distribution does', async () => {
+    notifications = createNotifications(config(), { emitImmediately: true });
+    const { app } = makeApp(notifications);
+    await request(app).put('/v2/demo/app/broken/v1').expect(500);
+    await receiver.until((r) => r.events.length === 1);
+    expect(receiver.events[0].target.tag).toBe('v1');
+  });
+
+  it('sends a manifest delete, then a tag delete per tag, in one request', async () => {
+    notifications = createNotifications(config());
+    const { app } = makeApp(notifications);
+    await request(app).put('/v2/demo/app/manifests/v1').expect(201);
+    await request(app).put('/v2/demo/app/manifests/v2').expect(201);
+    await request(app).delete(`/v2/demo/app/manifests/${digest}`).expect(202);
+    await receiver.until((r) => r.events.length === 5);
+    const deletes = receiver.events.slice(2);
+    expect(deletes.map((e) => e.target)).toEqual([
+      { repository: 'demo/app', digest },
+      { repository: 'demo/app', tag: 'v1' },
+      { repository: 'demo/app', tag: 'v2' },
+    ]);
+    expect(new Set(deletes.map((e) => e.request.id)).size).toBe(1);
+  });
+
+  it('never fails or delays a response when the endpoint is down', async () => {
+    notifications = createNotifications({ endpoints: [{ name: 'dead', url: 'http://127.0.0.1:9/', backoff: '1h', threshold: 1 }], queue: { draintimeout: '10ms' } }, { onError: () => undefined });
+    const { app } = makeApp(notifications);
+    for (let i = 0; i < 5; i++) await request(app).put(`/v2/demo/app/manifests/t${i}`).expect(201);
+    expect(notifications.debugVars()[0].Metrics.Events).toBe(5);
+  });
+
+  it('reports stats in Distribution\'s expvar shape, without credentials, and on the caller\'s Prometheus registry', async () => {
+    const registry = new Registry();
+    notifications = createNotifications(config(), { metricsRegistry: registry });
+    const { app } = makeApp(notifications);
+    await request(app).put('/v2/demo/app/manifests/v1').expect(201);
+    await receiver.until((r) => r.events.length === 1);
+    await notifications.close();
+    const [vars] = notifications.debugVars();
+    expect(vars).toEqual({
+      name: 'test',
+      url: receiver.url,
+      Headers: { Authorization: ['<redacted>'] },
+      Timeout: 1e9,
+      Threshold: 10,
+      Backoff: 1e7,
+      IgnoredMediaTypes: [],
+      Ignore: { MediaTypes: [], Actions: [] },
+      Metrics: { Pending: 0, Events: 1, Successes: 1, Failures: 0, Errors: 0, Statuses: { '200 OK': 1 }, Dropped: 0, DeadLettered: 0, State: 'closed' },
+    });
+    expect(await registry.metrics()).toContain('registry_notifications_events_total{type="Successes",endpoint="test"} 1');
+  });
+
+  it('says clearly when a route asks for its repository without the middleware', () => {
+    notifications = createNotifications(config());
+    expect(() => notifications.repository({} as Request, new MemoryRepository('x'))).toThrow(/middleware is not mounted/);
+  });
+});
+
+describeWithRedis('a success response and the store (Redis behind a link we can hold)', () => {
+  const prefix = uniquePrefix('commit');
+  let proxy: HoldingProxy;
+  let redis: Redis;
+  let notifications: Notifications;
+  const stream = `${prefix}:queue:test`;
+  const setup = async (committimeout: string) => {
+    proxy = await new HoldingProxy(Number(new URL(REDIS_URL).port) || 6379, new URL(REDIS_URL).hostname).start();
+    redis = new Redis(REDIS_URL);
+    // The endpoint is down (port 9, discard): events stay in the stream for us to count.
+    notifications = createNotifications({
+      queue: { type: 'redis', url: `redis://127.0.0.1:${proxy.port}`, prefix, committimeout, draintimeout: '100ms' },
+      endpoints: [{ name: 'test', url: 'http://127.0.0.1:9/', backoff: '1m' }],
+    });
+    await notifications.ready();
+    return makeApp(notifications).app;
+  };
+  afterEach(async () => {
+    proxy.release();
+    await notifications.close();
+    await proxy.stop();
+    await redis.quit();
+    await deletePrefix(prefix);
+  });
+
+  it('ends only once the store holds the request’s events, so a crash after the response loses none', async () => {
+    const app = await setup('30s');
+    proxy.hold(); // the XADD waits in the proxy
+    let answered = false;
+    const response = request(app).put('/v2/demo/app/manifests/v1').then((res) => {
+      answered = true;
+      return res;
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(answered).toBe(false);
+    expect(await redis.xlen(stream)).toBe(0);
+    proxy.release();
+    expect((await response).status).toBe(201);
+    expect(await redis.xlen(stream)).toBe(1);
+  });
+
+  it('waits no longer than queue.committimeout, and the event still reaches the store', async () => {
+    const app = await setup('50ms');
+    proxy.hold();
+    expect((await request(app).put('/v2/demo/app/manifests/v1')).status).toBe(201);
+    expect(await redis.xlen(stream)).toBe(0); // answered while the store had not got it
+    proxy.release();
+    for (let i = 0; i < 100 && (await redis.xlen(stream)) === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await redis.xlen(stream)).toBe(1);
+  });
+});

@@ -36,7 +36,9 @@ export type { FilterOptions, MatchRules } from './deliver/filter';
 export { globToRegExp, globMatcher } from './deliver/glob';
 export { payloadEncoder } from './codec/payload';
 export { HttpSink, HttpStatusError, HttpDeliveryError, parseRetryAfter } from './deliver/http-sink';
-export type { HttpSinkHooks, HttpSinkOptions, EncodedRequest } from './deliver/http-sink';
+export type { HttpSinkHooks, HttpSinkOptions } from './deliver/http-sink';
+export { PAYLOAD_FORMATS } from './codec/payload';
+export type { EncodedRequest, PayloadFormat } from './codec/payload';
 export { Endpoint } from './deliver/endpoint';
 export type { EndpointInit, EndpointOptions } from './deliver/endpoint';
 export { RequestTransaction } from './emit/held-events';
@@ -82,7 +84,6 @@ export {
   ConfigError,
   DEFAULT_ENDPOINT,
   DEFAULT_QUEUE,
-  PAYLOAD_FORMATS,
   emptyRules,
   parseDuration,
   parseNotificationsConfig,
@@ -93,7 +94,7 @@ export {
   expectBoolean,
   describeValue,
 } from './config/load';
-export type { EndpointConfig, EventRules, NotificationsConfig, PayloadFormat, QueueConfig, QueueType } from './config/load';
+export type { EndpointConfig, EventRules, NotificationsConfig, QueueConfig, QueueType } from './config/load';
 
 export { EndpointStats } from './inspect/endpoint-stats';
 export type { EndpointCounters } from './inspect/endpoint-stats';

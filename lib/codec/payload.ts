@@ -1,8 +1,20 @@
-import { encodeBatch, encodeBinary, encodeStructured } from './cloudevents';
-import type { PayloadFormat } from '../config/load';
-import { encodeEnvelope, envelopeMediaType } from './envelope';
 import type { EnvelopeVersion, Event } from '../model/event';
-import type { EncodedRequest } from '../deliver/http-sink';
+import { encodeBatch, encodeBinary, encodeStructured } from './cloudevents';
+import { encodeEnvelope, envelopeMediaType } from './envelope';
+
+/** A request body and the headers that describe it. */
+export interface EncodedRequest {
+  body: string;
+  headers: Record<string, string>;
+}
+
+/**
+ * How events are put in a request body: Distribution's envelope, or CloudEvents 1.0 in
+ * structured mode (one event a request), binary mode (one event, attributes in headers)
+ * or batch mode (a JSON array).
+ */
+export type PayloadFormat = 'distribution' | 'cloudevents' | 'cloudevents-binary' | 'cloudevents-batch';
+export const PAYLOAD_FORMATS: readonly PayloadFormat[] = ['distribution', 'cloudevents', 'cloudevents-binary', 'cloudevents-batch'];
 
 /**
  * How an endpoint turns the events of one request into a body and its headers.

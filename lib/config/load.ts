@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { EVENT_KINDS, type EventKind } from '../codec/cloudevents';
 import { EVENT_ACTIONS, type EnvelopeVersion } from '../model/event';
+import { PAYLOAD_FORMATS, type PayloadFormat } from '../codec/payload';
 import { secretKey } from '../codec/signing';
 
 /** A configuration value that is missing, of the wrong type or out of range. */
@@ -93,13 +94,6 @@ export interface EventRules {
   kinds: EventKind[];
 }
 
-/**
- * How events are put in a request body: Distribution's envelope, or CloudEvents 1.0 in
- * structured mode (one event a request), binary mode (one event, attributes in headers)
- * or batch mode (a JSON array).
- */
-export type PayloadFormat = 'distribution' | 'cloudevents' | 'cloudevents-binary' | 'cloudevents-batch';
-export const PAYLOAD_FORMATS: readonly PayloadFormat[] = ['distribution', 'cloudevents', 'cloudevents-binary', 'cloudevents-batch'];
 
 /** The `notifications:` section of a Distribution config.yml, normalized. */
 export interface NotificationsConfig {

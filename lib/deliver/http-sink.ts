@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { Axios, type AxiosRequestConfig } from 'axios';
 import type { EnvelopeVersion, Event } from '../model/event';
-import { payloadEncoder } from '../codec/payload';
+import { payloadEncoder, type EncodedRequest } from '../codec/payload';
 import { keepAliveAdapter, TRANSPORT_HEADERS } from './http-transport';
 import { ClosedSinkError, type Sink } from './sink';
 
@@ -14,12 +14,6 @@ export interface HttpSinkHooks {
   failure?(status: number, events: readonly Event[], durationMs: number): void;
   /** No answer: connection refused or dropped, timeout, TLS failure. */
   error?(err: Error, events: readonly Event[], durationMs: number): void;
-}
-
-/** A request body and the headers that describe it. */
-export interface EncodedRequest {
-  body: string;
-  headers: Record<string, string>;
 }
 
 export interface HttpSinkOptions {

@@ -1,6 +1,7 @@
 // Issue "delivery beyond Distribution": draining an outage's backlog with batching, and
 // what signing costs. Every figure pair is measured in the same run.
-import { Endpoint, MemoryStore, type Event } from '../lib';
+import { Endpoint, MemoryStore } from '../lib/pipeline';
+import type { Event } from '../lib';
 import { makeBenchEvents } from './events';
 import { getJson, startChild, stop, type Result } from './util';
 

@@ -1,7 +1,8 @@
 // Issue "core": 50,000 events through an Endpoint to a receiver in another process on
 // loopback, one event per envelope as Distribution sends them; and the cost of
 // building one event in the bridge.
-import { Bridge, Endpoint, urlBuilderFor, type Event, type Sink } from '../lib';
+import { Bridge, Endpoint, urlBuilderFor, type Sink } from '../lib/pipeline';
+import type { Event } from '../lib';
 import { cpuMs, getJson, startChild, stop, type Result } from './util';
 
 const EVENTS = Number(process.env.BENCH_DISPATCH_EVENTS ?? 50_000);

@@ -1,4 +1,5 @@
-import { Bridge, urlBuilderFor, type Event } from '../lib';
+import { Bridge, urlBuilderFor } from '../lib/pipeline';
+import type { Event } from '../lib';
 
 /** Realistic events (a layer push by skopeo), built by the bridge as a registry would. */
 export function makeBenchEvents(n: number): Event[] {

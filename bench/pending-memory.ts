@@ -2,7 +2,7 @@
 // while the endpoint is down (as during a long outage), then prints one JSON line with
 // the process's resident memory. Arguments: KIND N DIR REDIS_PREFIX.
 import path from 'node:path';
-import { Endpoint, MemoryStore, RedisStore, SqliteStore, type QueueStore } from '../lib';
+import { Endpoint, MemoryStore, RedisStore, SqliteStore, type QueueStore } from '../lib/pipeline';
 import { makeBenchEvents } from './events';
 
 async function main(): Promise<void> {

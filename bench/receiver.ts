@@ -6,7 +6,8 @@
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { decodeEnvelope, encodeEnvelope, EVENTS_MEDIA_TYPE_V1, newEventId, signWebhook, type Event } from '../lib';
+import { decodeEnvelope, encodeEnvelope, EVENTS_MEDIA_TYPE_V1, signWebhook, type Event } from '../lib';
+import { newEventId } from '../lib/pipeline';
 import { getJson, ROOT, startChild, stopWithin, type Result } from './util';
 
 /** Events per case, unless the time limit comes first. */

@@ -5,7 +5,8 @@ import { rmSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Redis from 'ioredis';
-import { Endpoint, MemoryStore, RedisStore, SqliteStore, type Event, type QueueStore } from '../lib';
+import { Endpoint, MemoryStore, RedisStore, SqliteStore, type QueueStore } from '../lib/pipeline';
+import type { Event } from '../lib';
 import { makeBenchEvents } from './events';
 import { getJson, startChild, stop, type Result } from './util';
 

@@ -1,13 +1,5 @@
-import {
-  ConfigError,
-  describeValue as describe,
-  expectBoolean,
-  expectMapping,
-  expectString,
-  parseNotificationsConfig,
-  readConfigFile,
-  type NotificationsConfig,
-} from '../lib';
+import { ConfigError, parseNotificationsConfig, readConfigFile, type NotificationsConfig } from '../lib';
+import { Section, shown as describe } from './config-reader';
 
 /** A listen address, `host:port`; an empty host listens on every interface. */
 export interface ListenAddress {
@@ -44,12 +36,6 @@ export const DEFAULT_CONFIG = {
   deleteEnabled: false,
 } as const;
 
-/** An optional section: undefined when absent (the library's loader gives `{}`). */
-function section(value: unknown, field: string, allowed: readonly string[], required = false): Record<string, unknown> | undefined {
-  if ((value === undefined || value === null) && !required) return undefined;
-  return expectMapping(value, field, allowed, required);
-}
-
 /** Parses `host:port`, `:port` or `[v6]:port`; throws ConfigError naming `field`. */
 export function parseListenAddress(value: string, field: string): ListenAddress {
   const m = value.match(/^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/);
@@ -65,13 +51,13 @@ export function parseListenAddress(value: string, field: string): ListenAddress 
  * ConfigError naming the field path, the value and what is allowed.
  */
 export function parseRegistryConfig(value: unknown): RegistryConfig {
-  const raw = section(value, 'config', ['version', 'http', 'auth', 'storage', 'notifications'], true)!;
-  const version = raw.version;
+  const raw = Section.of(value, 'config', ['version', 'http', 'auth', 'storage', 'notifications'], true)!;
+  const version = raw.value('version');
   if (version !== '0.1' && version !== 0.1) throw new ConfigError('version', `expected "0.1", got ${describe(version)}`);
 
-  const http = section(raw.http, 'http', ['addr', 'host', 'debug']) ?? {};
-  const addr = parseListenAddress(expectString(http.addr, 'http.addr', false) ?? DEFAULT_CONFIG.addr, 'http.addr');
-  const host = expectString(http.host, 'http.host', false);
+  const http = raw.section('http', ['addr', 'host', 'debug']);
+  const addr = parseListenAddress(http?.string('addr') ?? DEFAULT_CONFIG.addr, 'http.addr');
+  const host = http?.string('host');
   if (host !== undefined) {
     let url: URL | undefined;
     try {
@@ -83,30 +69,26 @@ export function parseRegistryConfig(value: unknown): RegistryConfig {
       throw new ConfigError('http.host', `expected an absolute http:// or https:// URL such as https://registry.example.com, got ${describe(host)}`);
     }
   }
-  const debug = section(http.debug, 'http.debug', ['addr']);
-  const debugAddrText = debug && expectString(debug.addr, 'http.debug.addr', true);
+  const debugAddrText = http?.section('debug', ['addr'])?.string('addr', true);
   const debugAddr = debugAddrText ? parseListenAddress(debugAddrText, 'http.debug.addr') : undefined;
 
   let auth: RegistryConfig['auth'];
-  const authRaw = section(raw.auth, 'auth', ['htpasswd']);
-  if (authRaw) {
-    const htpasswd = section(authRaw.htpasswd, 'auth.htpasswd', ['realm', 'path'], true)!;
-    auth = { htpasswd: { realm: expectString(htpasswd.realm, 'auth.htpasswd.realm', true)!, path: expectString(htpasswd.path, 'auth.htpasswd.path', true)! } };
+  const htpasswd = raw.section('auth', ['htpasswd'])?.section('htpasswd', ['realm', 'path'], true);
+  if (htpasswd) {
+    auth = { htpasswd: { realm: htpasswd.string('realm', true)!, path: htpasswd.string('path', true)! } };
     if (/["\\]/.test(auth.htpasswd.realm)) throw new ConfigError('auth.htpasswd.realm', `must not contain quotes or backslashes, got ${describe(auth.htpasswd.realm)}`);
   }
 
-  const storage = section(raw.storage, 'storage', ['filesystem', 'delete'], true)!;
-  const filesystem = section(storage.filesystem, 'storage.filesystem', ['rootdirectory'], true)!;
-  const rootDirectory = expectString(filesystem.rootdirectory, 'storage.filesystem.rootdirectory', true)!;
-  const del = section(storage.delete, 'storage.delete', ['enabled']);
-  const deleteEnabled = expectBoolean(del?.enabled, 'storage.delete.enabled', DEFAULT_CONFIG.deleteEnabled);
+  const storage = raw.section('storage', ['filesystem', 'delete'], true)!;
+  const rootDirectory = storage.section('filesystem', ['rootdirectory'], true)!.string('rootdirectory', true)!;
+  const deleteEnabled = storage.section('delete', ['enabled'])?.boolean('enabled', DEFAULT_CONFIG.deleteEnabled) ?? DEFAULT_CONFIG.deleteEnabled;
 
   return {
     version: '0.1',
     http: { addr, ...(host ? { host } : {}), ...(debugAddr ? { debugAddr } : {}) },
     ...(auth ? { auth } : {}),
     storage: { rootDirectory, deleteEnabled },
-    notifications: parseNotificationsConfig(raw.notifications ?? undefined, 'notifications'),
+    notifications: parseNotificationsConfig(raw.value('notifications'), 'notifications'),
   };
 }
 

@@ -5,7 +5,9 @@
 // queue, where a running registry (or the next one to start) delivers them. Exit codes: 0
 // done, 1 a store could not be used, 2 bad arguments or configuration.
 import { parseArgs } from 'node:util';
-import { ConfigError, loadNotificationsConfig, type NotificationsConfig } from '../config/load';
+import { loadNotificationsConfig } from '../config/load';
+import type { NotificationsConfig } from '../config/normalize';
+import { ConfigError } from '../config/values';
 import { createEndpointStores } from '../stores/create-stores';
 
 export const DEADLETTERS_USAGE =

@@ -1,6 +1,6 @@
-import { EVENT_ACTIONS, BLOB_MEDIA_TYPE, type Event, type EventAction } from '../model/event';
+import { EVENT_ACTIONS, EVENT_KINDS, type Event, type EventKind } from '../model/event';
+import { eventType } from '../model/event-kind';
 import { decodeEvent, encodeEvent, EnvelopeFormatError } from './envelope';
-import { MANIFEST_MEDIA_TYPES } from '../model/manifest';
 
 /** Structured-mode content type: one event, attributes and data in one JSON object. */
 export const CLOUDEVENTS_JSON_MEDIA_TYPE = 'application/cloudevents+json';
@@ -8,26 +8,6 @@ export const CLOUDEVENTS_JSON_MEDIA_TYPE = 'application/cloudevents+json';
 export const CLOUDEVENTS_BATCH_MEDIA_TYPE = 'application/cloudevents-batch+json';
 /** Prefix of every CloudEvents `type` we write, e.g. `io.distribution.manifest.push`. */
 export const CLOUDEVENT_TYPE_PREFIX = 'io.distribution.';
-
-/** What an event is about, as read from its target. */
-export type EventKind = 'manifest' | 'blob' | 'tag' | 'repository';
-export const EVENT_KINDS: readonly EventKind[] = ['manifest', 'blob', 'tag', 'repository'];
-
-/** `<kind>.<action>`; only the combinations in `EVENT_TYPES` occur in practice. */
-export type EventType = `${EventKind}.${EventAction}`;
-/** The kind/action pairs a Distribution-compatible registry emits. */
-export const EVENT_TYPES = [
-  'manifest.push',
-  'manifest.pull',
-  'manifest.delete',
-  'blob.push',
-  'blob.pull',
-  'blob.mount',
-  'blob.delete',
-  'tag.delete',
-  'repository.delete',
-] as const satisfies readonly EventType[];
-export type KnownEventType = (typeof EVENT_TYPES)[number];
 
 /** The context attributes of a CloudEvents 1.0 event; extension attributes are allowed. */
 export interface CloudEventAttributes {
@@ -59,35 +39,6 @@ export class CloudEventFormatError extends Error {
   constructor(message: string) {
     super(message);
   }
-}
-
-const MANIFEST_TYPES = new Set<string>([
-  ...Object.values(MANIFEST_MEDIA_TYPES),
-  'application/vnd.docker.distribution.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.v1+prettyjws',
-  'application/vnd.oci.artifact.manifest.v1+json',
-]);
-
-/**
- * What the event is about. The URL decides when present (`/manifests/` or `/blobs/`),
- * then the media type. Distribution sends a manifest delete and a blob delete with the
- * same bare `{repository, digest}` target; we call that `manifest`, the common case.
- */
-export function eventKind(event: Pick<Event, 'target'>): EventKind {
-  const t = event.target ?? {};
-  if (t.url?.includes('/manifests/')) return 'manifest';
-  if (t.url?.includes('/blobs/')) return 'blob';
-  if (t.mediaType === BLOB_MEDIA_TYPE) return 'blob';
-  // Layer and config types are blobs; anything naming a manifest or an index is a manifest.
-  if (t.mediaType) return MANIFEST_TYPES.has(t.mediaType) || /manifest|index/.test(t.mediaType) ? 'manifest' : 'blob';
-  if (t.digest) return 'manifest';
-  if (t.tag) return 'tag';
-  return 'repository';
-}
-
-/** `<kind>.<action>`, e.g. `manifest.push`; the key of a receiver's `on` handlers. */
-export function eventType(event: Pick<Event, 'target' | 'action'>): EventType {
-  return `${eventKind(event)}.${event.action}`;
 }
 
 /** The CloudEvents `type` of an event: `io.distribution.<kind>.<action>`. */
@@ -126,7 +77,8 @@ function attributes(event: Event): CloudEventAttributes {
 
 /** Our event as a CloudEvent whose `data` is the whole Distribution event. */
 export function toCloudEvent(event: Event): CloudEvent<Event> {
-  return { ...attributes(event), data: event };
+  const { kind: _kind, ...data } = event;
+  return { ...attributes(event), data };
 }
 
 /**
@@ -153,7 +105,8 @@ export function fromCloudEvent(ce: unknown, where = 'cloudevent'): Event {
       `${where}.type must start with "${CLOUDEVENT_TYPE_PREFIX}", got ${JSON.stringify(type)}`,
     );
   }
-  const typeAction = type.slice(type.lastIndexOf('.') + 1);
+  // `io.distribution.<kind>.<action>`: the kind tells a blob delete from a manifest delete.
+  const [typeKind, typeAction] = type.slice(CLOUDEVENT_TYPE_PREFIX.length).split('.');
   if (c.datacontenttype !== undefined && typeof c.datacontenttype === 'string' && !isJsonType(c.datacontenttype)) {
     throw new CloudEventFormatError(
       `${where}.datacontenttype must be application/json, got ${JSON.stringify(c.datacontenttype)}`,
@@ -172,11 +125,18 @@ export function fromCloudEvent(ce: unknown, where = 'cloudevent'): Event {
     throw new CloudEventFormatError(`${where}.data must be a Distribution event object`);
   }
   const d = data as Record<string, unknown>;
+  const knownAction = (EVENT_ACTIONS as readonly unknown[]).includes(typeAction);
+  if (knownAction && d.action !== undefined && d.action !== typeAction) {
+    throw new CloudEventFormatError(
+      `${where}.type says the action is ${JSON.stringify(typeAction)} but data.action is ${JSON.stringify(d.action)}`,
+    );
+  }
   const filled = {
     ...d,
     id: d.id ?? c.id,
     timestamp: d.timestamp ?? c.time,
-    action: d.action ?? ((EVENT_ACTIONS as readonly string[]).includes(typeAction) ? typeAction : undefined),
+    action: d.action ?? (knownAction ? typeAction : undefined),
+    kind: (EVENT_KINDS as readonly unknown[]).includes(typeKind) ? (typeKind as EventKind) : undefined,
   };
   try {
     return decodeEvent(filled, `${where}.data`);

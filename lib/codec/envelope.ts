@@ -1,5 +1,7 @@
 import {
   EVENT_ACTIONS,
+  EVENT_KINDS,
+  type EventKind,
   EVENTS_MEDIA_TYPE_V1,
   EVENTS_MEDIA_TYPE_V2,
   type Descriptor,
@@ -21,6 +23,11 @@ export interface EncodeOptions {
    * @default true
    */
   indent?: boolean;
+  /**
+   * Also write the event's `kind`, for stores that must keep it; Distribution's envelope
+   * has no such field, so it is never sent. @default false
+   */
+  withKind?: boolean;
 }
 
 /** Thrown by `decodeEnvelope` for a body that is not an envelope of events. */
@@ -51,6 +58,7 @@ export function encodeEnvelope(events: readonly Event[], options: EncodeOptions 
 /** Encodes one event with the same rules as `encodeEnvelope` (used by stores and CloudEvents). */
 export function encodeEvent(event: Event, options: EncodeOptions = {}): string {
   const ordered = orderEvent(event, options.version ?? 'v1');
+  if (options.withKind && event.kind) ordered.kind = event.kind;
   return escapeLikeGo(options.indent === false ? JSON.stringify(ordered) : JSON.stringify(ordered, null, 3));
 }
 
@@ -141,8 +149,16 @@ export function decodeEnvelope(body: string | Buffer): Envelope {
     throw new EnvelopeFormatError(`envelope is not valid JSON: ${(err as Error).message}`);
   }
   if (!isObject(parsed)) throw new EnvelopeFormatError('envelope must be a JSON object with an "events" array');
-  const raw = parsed.events ?? [];
-  if (!Array.isArray(raw)) throw new EnvelopeFormatError('envelope field "events" must be an array');
+  // `{}` is what Go's encoder writes for no events; any other object needs its array.
+  if (parsed.events === undefined && Object.keys(parsed).length === 0) return { events: [] };
+  if (!Array.isArray(parsed.events)) {
+    throw new EnvelopeFormatError(
+      parsed.events === undefined
+        ? `not an envelope: expected a JSON object with an "events" array, got one with ${Object.keys(parsed).map((k) => JSON.stringify(k)).join(', ')}`
+        : 'envelope field "events" must be an array',
+    );
+  }
+  const raw = parsed.events;
   return { events: raw.map((e, i) => decodeEvent(e, `events[${i}]`)) };
 }
 
@@ -180,6 +196,7 @@ export function decodeEvent(value: unknown, where = 'event'): Event {
     },
     actor: isObject(value.actor) && value.actor.name ? { name: String(value.actor.name) } : {},
     source: pickKeys((value.source ?? {}) as Json, ['addr', 'instanceID']) as Event['source'],
+    ...((EVENT_KINDS as readonly unknown[]).includes(value.kind) ? { kind: value.kind as EventKind } : {}),
   };
 }
 

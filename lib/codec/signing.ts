@@ -1,3 +1,4 @@
+import { DEFAULTS } from '../config/defaults';
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { Event } from '../model/event';
 
@@ -21,10 +22,6 @@ export interface VerifyOptions {
    */
   nowSec?: number;
 }
-
-export const DEFAULT_VERIFY_OPTIONS = {
-  toleranceSec: 5 * 60, // 5 minutes, as Standard Webhooks recommends
-} as const;
 
 /** Thrown by `verifyWebhook` when a delivery cannot be trusted; the message says why. */
 export class WebhookVerificationError extends Error {
@@ -136,7 +133,7 @@ export function verifyWebhook(
   body: string | Buffer,
   options: VerifyOptions = {},
 ): { id: string; timestampSec: number } {
-  const toleranceSec = options.toleranceSec ?? DEFAULT_VERIFY_OPTIONS.toleranceSec;
+  const toleranceSec = options.toleranceSec ?? DEFAULTS.receiver.toleranceSec;
   const nowSec = options.nowSec ?? Math.floor(Date.now() / 1000);
   if (secrets.length === 0) throw new WebhookSecretError('verifyWebhook needs at least one secret');
 

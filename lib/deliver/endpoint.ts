@@ -1,16 +1,18 @@
 import type https from 'node:https';
 import type { Event } from '../model/event';
-import { DEFAULT_ENDPOINT, emptyRules, type EndpointConfig } from '../config/load';
+import { normalizeEndpoint, type EndpointConfig, type EndpointInit } from '../config/normalize';
 import { Filter } from './filter';
 import { payloadEncoder, type EncodedRequest } from '../codec/payload';
 import { HttpSink, HttpStatusError } from './http-sink';
 import { Queue } from './queue';
-import { Breaker, RetryingSink } from './retrying-sink';
+import { Breaker } from './breaker';
+import { RetryingSink } from './retrying-sink';
 import type { Sink } from './sink';
 import { EndpointStats } from '../inspect/endpoint-stats';
 import { webhookSigner } from '../codec/signing';
 import type { QueueStore } from '../stores/queue-store';
-import { MemoryDeadLetterStore, type DeadLetter, type DeadLetterStore } from '../stores/dead-letter-store';
+import type { DeadLetter, DeadLetterStore } from '../stores/dead-letter-store';
+import { MemoryDeadLetterStore } from '../stores/memory-dead-letters';
 
 export interface EndpointOptions {
   /** Where pending events live. @default a MemoryStore */
@@ -28,9 +30,6 @@ export interface EndpointOptions {
   /** Where delivery problems are reported. @default console.error */
   onError?(err: Error): void;
 }
-
-/** An endpoint config with only the Distribution fields required; the rest take defaults. */
-export type EndpointInit = Pick<EndpointConfig, 'name' | 'url'> & Partial<EndpointConfig>;
 
 /** An endpoint answered `410 Gone`: it stops delivering until it is configured again. */
 const isGone = (err: Error) => err instanceof HttpStatusError && err.status === 410;
@@ -50,16 +49,8 @@ export class Endpoint implements Sink {
   private readonly dropped: (events: readonly Event[], reason: Error) => void;
 
   constructor(init: EndpointInit, options: EndpointOptions = {}) {
-    this.config = {
-      ...DEFAULT_ENDPOINT,
-      headers: {},
-      ignoredMediaTypes: [],
-      ignore: emptyRules(),
-      include: emptyRules(),
-      maxBackoffMs: init.backoffMs ?? DEFAULT_ENDPOINT.backoffMs,
-      secrets: [],
-      ...init,
-    };
+    // The one normaliser: defaults filled (an explicit undefined too), every value checked.
+    this.config = normalizeEndpoint(init, `endpoint ${JSON.stringify(init.name)}`);
     const c = this.config;
     const onError = options.onError ?? ((err: Error) => console.error(`notifications: endpoint ${c.name}: ${err.message}`));
     this.stats = options.stats ?? new EndpointStats(c.name);

@@ -1,5 +1,5 @@
-import { eventKind, type EventKind } from '../codec/cloudevents';
-import type { Event } from '../model/event';
+import { eventKind } from '../model/event-kind';
+import type { Event, EventKind } from '../model/event';
 import { globMatcher } from './glob';
 import { ClosedSinkError, type Sink } from './sink';
 

@@ -1,3 +1,4 @@
+import { DEFAULTS } from '../config/defaults';
 import type { Event } from '../model/event';
 import { ClosedSinkError, type Sink } from './sink';
 import { StoreFullError, type QueueStore, type StoredEvent } from '../stores/queue-store';
@@ -50,8 +51,6 @@ export interface QueueOptions {
   onHalt?(err: Error): void;
 }
 
-const DEFAULT_QUEUE_OPTIONS = { maxEvents: 1, lingerMs: 0, drainTimeoutMs: 2000, prefetch: 100 };
-
 /**
  * Decouples writers from delivery: `write` resolves once the events are in the store,
  * and one loop hands them, oldest first, to the sink below. Per-queue order is kept
@@ -71,12 +70,12 @@ export class Queue implements Sink {
     private readonly opts: QueueOptions = {},
   ) {
     this.store = opts.store ?? new MemoryStore();
-    const maxEvents = opts.maxEvents ?? DEFAULT_QUEUE_OPTIONS.maxEvents;
+    const maxEvents = opts.maxEvents ?? DEFAULTS.endpoint.maxEvents;
     this.options = {
       maxEvents,
-      prefetch: Math.max(maxEvents, opts.prefetch ?? Math.max(DEFAULT_QUEUE_OPTIONS.prefetch, 2 * maxEvents)),
-      lingerMs: opts.lingerMs ?? DEFAULT_QUEUE_OPTIONS.lingerMs,
-      drainTimeoutMs: opts.drainTimeoutMs ?? DEFAULT_QUEUE_OPTIONS.drainTimeoutMs,
+      prefetch: Math.max(maxEvents, opts.prefetch ?? Math.max(DEFAULTS.queue.prefetch, 2 * maxEvents)),
+      lingerMs: opts.lingerMs ?? DEFAULTS.endpoint.lingerMs,
+      drainTimeoutMs: opts.drainTimeoutMs ?? DEFAULTS.queue.drainTimeoutMs,
     };
     this.hooks = opts.hooks ?? {};
     this.loop = this.run();

@@ -6,12 +6,13 @@ import {
   type Descriptor,
   type Event,
   type EventAction,
+  type EventKind,
   type RequestRecord,
   type SourceRecord,
   type Target,
 } from '../model/event';
 import { describeManifest } from '../model/manifest';
-import type { Manifest } from './repository';
+import type { Manifest } from '../model/manifest';
 import type { Sink } from '../deliver/sink';
 
 /** What happened to a repository; the Listener calls these after each operation succeeds. */
@@ -68,7 +69,7 @@ export class Bridge implements RepositoryListener {
   }
 
   async manifestDeleted(repo: string, digest: string): Promise<void> {
-    return this.write(this.event('delete', { digest, repository: repo }));
+    return this.write(this.event('delete', { digest, repository: repo }, 'manifest'));
   }
 
   async blobPushed(repo: string, desc: Descriptor): Promise<void> {
@@ -86,15 +87,15 @@ export class Bridge implements RepositoryListener {
   }
 
   async blobDeleted(repo: string, digest: string): Promise<void> {
-    return this.write(this.event('delete', { digest, repository: repo }));
+    return this.write(this.event('delete', { digest, repository: repo }, 'blob'));
   }
 
   async tagDeleted(repo: string, tag: string): Promise<void> {
-    return this.write(this.event('delete', { repository: repo, tag }));
+    return this.write(this.event('delete', { repository: repo, tag }, 'tag'));
   }
 
   async repoDeleted(repo: string): Promise<void> {
-    return this.write(this.event('delete', { repository: repo }));
+    return this.write(this.event('delete', { repository: repo }, 'repository'));
   }
 
   /** Builds a manifest event without writing it (exposed for benchmarks and tests). */
@@ -115,23 +116,28 @@ export class Bridge implements RepositoryListener {
     };
     if (options.tag) target.tag = options.tag;
     if (this.options.includeReferences && described.references.length > 0) target.references = described.references;
-    return this.event(action, target);
+    return this.event(action, target, 'manifest');
   }
 
   private blobEvent(action: EventAction, repo: string, desc: Descriptor): Event {
     if (!desc.digest) throw new TypeError(`blob ${action} event needs a digest`);
-    return this.event(action, {
-      ...desc,
-      mediaType: desc.mediaType || BLOB_MEDIA_TYPE,
-      length: desc.size,
-      repository: repo,
-      url: this.options.urls.blobUrl(repo, desc.digest),
-    });
+    return this.event(
+      action,
+      {
+        ...desc,
+        mediaType: desc.mediaType || BLOB_MEDIA_TYPE,
+        length: desc.size,
+        repository: repo,
+        url: this.options.urls.blobUrl(repo, desc.digest),
+      },
+      'blob',
+    );
   }
 
-  private event(action: EventAction, target: Target): Event {
+  /** The kind is recorded because the target alone does not tell a blob delete from a manifest delete. */
+  private event(action: EventAction, target: Target, kind: EventKind): Event {
     const { request, actor, source } = this.options;
-    return { id: newEventId(), timestamp: eventTimestamp(), action, target, request, actor, source };
+    return { id: newEventId(), timestamp: eventTimestamp(), action, target, request, actor, source, kind };
   }
 
   private write(event: Event): Promise<void> {

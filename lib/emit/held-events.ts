@@ -6,7 +6,7 @@ import { ClosedSinkError, type Sink } from '../deliver/sink';
  * `commit` writes them on, `rollback` drops them. Writes after a commit pass straight
  * through (events of a response that is already streaming).
  */
-export class RequestTransaction implements Sink {
+export class HeldEvents implements Sink {
   private held: Event[] = [];
   private state: 'open' | 'committed' | 'rolled-back' = 'open';
 
@@ -16,7 +16,7 @@ export class RequestTransaction implements Sink {
   ) {}
 
   async write(events: readonly Event[]): Promise<void> {
-    if (this.state === 'rolled-back') throw new ClosedSinkError('request transaction');
+    if (this.state === 'rolled-back') throw new ClosedSinkError('held events');
     if (this.state === 'open') {
       this.held.push(...events);
       return;

@@ -1,14 +1,7 @@
 import type { Descriptor } from '../model/event';
+import type { Manifest, StoredManifest } from '../model/manifest';
 
-/** A manifest as stored: its media type and exact bytes (the digest is over these bytes). */
-export interface Manifest {
-  mediaType: string;
-  payload: Buffer;
-}
-
-export interface StoredManifest extends Manifest {
-  digest: string;
-}
+export type { Manifest, StoredManifest };
 
 /** Names a manifest by tag or by digest. */
 export type ManifestRef = { tag: string; digest?: undefined } | { digest: string; tag?: undefined };

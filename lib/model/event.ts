@@ -10,6 +10,10 @@ export const BLOB_MEDIA_TYPE = 'application/octet-stream';
 export type EventAction = 'push' | 'pull' | 'mount' | 'delete';
 export const EVENT_ACTIONS: readonly EventAction[] = ['push', 'pull', 'mount', 'delete'];
 
+/** What an event is about. */
+export type EventKind = 'manifest' | 'blob' | 'tag' | 'repository';
+export const EVENT_KINDS: readonly EventKind[] = ['manifest', 'blob', 'tag', 'repository'];
+
 /** The envelope versions we can write: v1 is Distribution 2.x, v2 is Distribution 3.x. */
 export type EnvelopeVersion = 'v1' | 'v2';
 
@@ -74,6 +78,13 @@ export interface Event {
   request: RequestRecord;
   actor: ActorRecord;
   source: SourceRecord;
+  /**
+   * What the event is about, when its producer knew it. Not part of Distribution's wire
+   * format and never in its envelope: a manifest delete and a blob delete both carry a
+   * bare `{repository, digest}` target, so the Bridge records which one it was, stores
+   * keep it, and CloudEvents types carry it (`io.distribution.blob.delete`).
+   */
+  kind?: EventKind;
 }
 
 export interface Envelope {

@@ -1,6 +1,15 @@
 import { createHash } from 'node:crypto';
 import type { Descriptor } from './event';
-import type { Manifest } from '../emit/repository';
+
+/** A manifest as stored: its media type and exact bytes (the digest is over these bytes). */
+export interface Manifest {
+  mediaType: string;
+  payload: Buffer;
+}
+
+export interface StoredManifest extends Manifest {
+  digest: string;
+}
 
 export const MANIFEST_MEDIA_TYPES = {
   ociManifest: 'application/vnd.oci.image.manifest.v1+json',

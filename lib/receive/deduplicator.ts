@@ -1,4 +1,4 @@
-import Redis from 'ioredis';
+import { DEFAULTS } from '../config/defaults';
 
 /**
  * Remembers event ids for a while so that a redelivered event is recognised.
@@ -26,29 +26,6 @@ export interface MemoryDeduplicatorOptions {
   maxEntries?: number;
 }
 
-export interface RedisDeduplicatorOptions {
-  /** A connected ioredis client, owned by the caller (not closed by `close()`). */
-  client?: Redis;
-  /** A Redis URL to connect to when no `client` is given; that connection is closed by `close()`. */
-  url?: string;
-  /**
-   * Key prefix; each id is stored at `<prefix><id>`.
-   * @default 'webhook:seen:'
-   */
-  prefix?: string;
-  /**
-   * How long an id is remembered, in milliseconds.
-   * @default 600000 (10 minutes)
-   */
-  windowMs?: number;
-}
-
-export const DEFAULT_DEDUPE_OPTIONS = {
-  windowMs: 10 * 60 * 1000, // 10 minutes
-  maxEntries: 100_000,
-  prefix: 'webhook:seen:',
-} as const;
-
 /** Thrown for an option value a deduplicator cannot use. */
 export class DeduplicatorOptionsError extends Error {
   override readonly name = 'DeduplicatorOptionsError';
@@ -65,7 +42,8 @@ export class ClosedDeduplicatorError extends Error {
   }
 }
 
-function positive(name: string, value: number): number {
+/** An option that must be a positive number; `DeduplicatorOptionsError` otherwise. */
+export function positiveOption(name: string, value: number): number {
   if (!Number.isFinite(value) || value <= 0) {
     throw new DeduplicatorOptionsError(`${name} must be a positive number, got ${value}`);
   }
@@ -81,8 +59,8 @@ export class MemoryDeduplicator implements Deduplicator {
   private closed = false;
 
   constructor(options: MemoryDeduplicatorOptions = {}) {
-    this.windowMs = positive('windowMs', options.windowMs ?? DEFAULT_DEDUPE_OPTIONS.windowMs);
-    this.maxEntries = positive('maxEntries', options.maxEntries ?? DEFAULT_DEDUPE_OPTIONS.maxEntries);
+    this.windowMs = positiveOption('windowMs', options.windowMs ?? DEFAULTS.deduplicator.windowMs);
+    this.maxEntries = positiveOption('maxEntries', options.maxEntries ?? DEFAULTS.deduplicator.maxEntries);
   }
 
   async firstSeen(id: string): Promise<boolean> {
@@ -115,44 +93,5 @@ export class MemoryDeduplicator implements Deduplicator {
   async close(): Promise<void> {
     this.closed = true;
     this.seen.clear();
-  }
-}
-
-/**
- * Ids in Redis (`SET key 1 NX PX window`): several receiver replicas behind one load
- * balancer then agree on which deliveries are duplicates.
- */
-export class RedisDeduplicator implements Deduplicator {
-  private readonly redis: Redis;
-  private readonly ownsClient: boolean;
-  private readonly prefix: string;
-  private readonly windowMs: number;
-  private closed = false;
-
-  constructor(options: RedisDeduplicatorOptions) {
-    if (!options.client && !options.url) {
-      throw new DeduplicatorOptionsError('RedisDeduplicator needs a client or a url, got neither');
-    }
-    this.windowMs = Math.round(positive('windowMs', options.windowMs ?? DEFAULT_DEDUPE_OPTIONS.windowMs));
-    this.prefix = options.prefix ?? DEFAULT_DEDUPE_OPTIONS.prefix;
-    this.ownsClient = !options.client;
-    this.redis = options.client ?? new Redis(options.url!, { lazyConnect: false, maxRetriesPerRequest: 2 });
-  }
-
-  async firstSeen(id: string): Promise<boolean> {
-    if (this.closed) throw new ClosedDeduplicatorError();
-    const reply = await this.redis.set(this.prefix + id, '1', 'PX', this.windowMs, 'NX');
-    return reply === 'OK';
-  }
-
-  async forget(id: string): Promise<void> {
-    if (this.closed) return;
-    await this.redis.del(this.prefix + id);
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.ownsClient) await this.redis.quit();
   }
 }

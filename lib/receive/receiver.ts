@@ -9,9 +9,9 @@ import {
   decodeBatch,
   decodeBinary,
   decodeStructured,
-  eventType,
-  type KnownEventType,
 } from '../codec/cloudevents';
+import { eventType, type KnownEventType } from '../model/event-kind';
+import { DEFAULTS } from '../config/defaults';
 import { MemoryDeduplicator, type Deduplicator } from './deduplicator';
 import { secretKey, verifyWebhook, WebhookVerificationError } from '../codec/signing';
 
@@ -66,12 +66,6 @@ export interface ReceiverOptions {
    */
   onError?: (error: unknown, event?: Event) => void;
 }
-
-export const DEFAULT_RECEIVER_OPTIONS = {
-  toleranceSec: 5 * 60, // 5 minutes
-  limit: 1024 * 1024, // 1 MiB
-  dedupeWindowMs: 10 * 60 * 1000, // 10 minutes
-} as const;
 
 /** Answered with the status it carries and `{"error": message}`. */
 export class ReceiverError extends Error {
@@ -170,8 +164,8 @@ function checkToken(expected: Buffer, req: Request): void {
  * reads the raw bytes, since signatures are over them.
  */
 export function createReceiver(options: ReceiverOptions = {}): express.Router {
-  const limit = options.limit ?? DEFAULT_RECEIVER_OPTIONS.limit;
-  const toleranceSec = options.toleranceSec ?? DEFAULT_RECEIVER_OPTIONS.toleranceSec;
+  const limit = options.limit ?? DEFAULTS.receiver.limit;
+  const toleranceSec = options.toleranceSec ?? DEFAULTS.receiver.toleranceSec;
   if (!Number.isInteger(limit) || limit <= 0) {
     throw new ReceiverOptionsError(`receiver limit must be a positive whole number of bytes, got ${limit}`);
   }
@@ -185,7 +179,7 @@ export function createReceiver(options: ReceiverOptions = {}): express.Router {
     }
   }
   const expectedToken = options.token !== undefined ? sha256(options.token) : undefined;
-  const dedupe = options.deduplicator ?? new MemoryDeduplicator({ windowMs: DEFAULT_RECEIVER_OPTIONS.dedupeWindowMs });
+  const dedupe = options.deduplicator ?? new MemoryDeduplicator({ windowMs: DEFAULTS.deduplicator.windowMs });
   const on = options.on ?? {};
 
   const router = express.Router();

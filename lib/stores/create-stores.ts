@@ -1,6 +1,9 @@
-import type { QueueConfig } from '../config/load';
+import type { QueueConfig } from '../config/normalize';
 import type { QueueStore } from './queue-store';
-import { MemoryDeadLetterStore, RedisDeadLetterStore, SqliteDeadLetterStore, type DeadLetterStore } from './dead-letter-store';
+import type { DeadLetterStore } from './dead-letter-store';
+import { MemoryDeadLetterStore } from './memory-dead-letters';
+import { RedisDeadLetterStore } from './redis-dead-letters';
+import { SqliteDeadLetterStore } from './sqlite-dead-letters';
 import { MemoryStore } from './memory-store';
 import { RedisStore } from './redis-store';
 import { SqliteStore } from './sqlite-store';

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
+import { redisDriver } from './drivers';
 import { decodeEvent, encodeEvent } from '../codec/envelope';
 import type { Event } from '../model/event';
 import { StoreClosedError, StoreOpenError, type QueueStore, type StoredEvent } from './queue-store';
@@ -109,7 +110,7 @@ export class RedisStore implements QueueStore {
     const retryStrategy = (times: number) => (this.connected ? Math.min(times * 50, 2000) : null);
     // ioredis otherwise waits 2s for a hung server to close a socket we have given up on.
     const disconnectTimeout = 200;
-    this.client = options.client ?? new Redis(options.url!, { lazyConnect: true, retryStrategy, disconnectTimeout });
+    this.client = options.client ?? new (redisDriver('the redis store'))(options.url!, { lazyConnect: true, retryStrategy, disconnectTimeout });
     this.description = describeAddress(this.client, options.url);
     this.blocking = this.client.duplicate({ lazyConnect: true, retryStrategy, disconnectTimeout });
     for (const c of this.ownsClient ? [this.client, this.blocking] : [this.blocking]) {
@@ -189,7 +190,7 @@ export class RedisStore implements QueueStore {
     await this.ready('append');
     if (events.length === 0) return;
     const pipeline = this.client.pipeline();
-    for (const event of events) pipeline.xadd(this.key, '*', 'event', encodeEvent(event, { indent: false }));
+    for (const event of events) pipeline.xadd(this.key, '*', 'event', encodeEvent(event, { indent: false, withKind: true }));
     const results = (await pipeline.exec()) ?? [];
     const failed = results.find(([err]) => err);
     if (failed) throw new Error(`${this.description}: appending to ${this.key} failed: ${failed[0]!.message}`);

@@ -1,6 +1,7 @@
 import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { sqliteDriver } from './drivers';
 import { decodeEvent, encodeEvent } from '../codec/envelope';
 import type { Event } from '../model/event';
 import { StoreClosedError, StoreOpenError, type QueueStore, type StoredEvent } from './queue-store';
@@ -59,7 +60,8 @@ export interface OpenSqliteOptions {
 export function openSqliteDatabase(path: string, options: OpenSqliteOptions = {}): Database.Database {
   let db: Database.Database | undefined;
   try {
-    db = new Database(path, { timeout: options.busyTimeoutMs ?? DEFAULT_SQLITE_OPTIONS.busyTimeoutMs });
+    const Sqlite = sqliteDriver();
+    db = new Sqlite(path, { timeout: options.busyTimeoutMs ?? DEFAULT_SQLITE_OPTIONS.busyTimeoutMs });
     // The first statement is where SQLite reads the header and finds out what the file is.
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${(options.synchronous ?? DEFAULT_SQLITE_OPTIONS.synchronous).toUpperCase()}`);
@@ -134,7 +136,7 @@ export class SqliteStore implements QueueStore {
     this.remove = this.db.prepare('DELETE FROM queue_events WHERE seq = ? AND queue = ?');
     this.count = this.db.prepare('SELECT count(*) AS n FROM queue_events WHERE queue = ?');
     this.appendAll = this.db.transaction((events: readonly Event[]) => {
-      for (const event of events) this.insert.run(this.queue, encodeEvent(event, { indent: false }));
+      for (const event of events) this.insert.run(this.queue, encodeEvent(event, { indent: false, withKind: true }));
     });
     this.removeAll = this.db.transaction((seqs: number[]) => {
       for (const seq of seqs) this.remove.run(seq, this.queue);

@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { SqliteDeadLetterStore, SqliteStore } from '../../lib';
+import { SqliteDeadLetterStore } from '../../lib/stores/sqlite-dead-letters';
+import { SqliteStore } from '../../lib/stores/sqlite-store';
 import { makeEvents } from '../helpers/events';
 
 const run = promisify(execFile);

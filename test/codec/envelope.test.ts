@@ -1,14 +1,6 @@
-import {
-  decodeEnvelope,
-  encodeEnvelope,
-  encodeEvent,
-  EnvelopeFormatError,
-  envelopeMediaType,
-  eventTimestamp,
-  formatTimestamp,
-  newEventId,
-  type Event,
-} from '../../lib';
+import { decodeEnvelope, encodeEnvelope, EnvelopeFormatError, type Event } from '../../lib';
+import { encodeEvent, envelopeMediaType } from '../../lib/codec/envelope';
+import { eventTimestamp, formatTimestamp, newEventId } from '../../lib/model/event';
 import { loadFixtures } from '../helpers/fixtures';
 
 const fixtures = loadFixtures();

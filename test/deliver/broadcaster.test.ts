@@ -1,4 +1,4 @@
-import { Broadcaster } from '../../lib';
+import { Broadcaster } from '../../lib/deliver/broadcaster';
 import { makeEvents } from '../helpers/events';
 import { FlakySink, RecordingSink, StuckSink } from '../helpers/sinks';
 

@@ -1,16 +1,11 @@
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import {
-  Broadcaster,
-  decodeBatch,
-  decodeBinary,
-  decodeStructured,
-  encodeEnvelope,
-  Endpoint,
-  MemoryStore,
-  verifyWebhook,
-  type BreakerState,
-} from '../../lib';
+import { Broadcaster } from '../../lib/deliver/broadcaster';
+import { decodeBatch, decodeBinary, decodeStructured } from '../../lib/codec/cloudevents';
+import { encodeEnvelope, verifyWebhook } from '../../lib';
+import { Endpoint } from '../../lib/deliver/endpoint';
+import { MemoryStore } from '../../lib/stores/memory-store';
+import type { BreakerState } from '../../lib/deliver/breaker';
 import { makeEvent, makeEvents } from '../helpers/events';
 import { TestReceiver } from '../helpers/http-receiver';
 

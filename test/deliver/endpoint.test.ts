@@ -1,4 +1,8 @@
-import { Endpoint, EndpointStats, MemoryStore, NotificationMetrics, type Event } from '../../lib';
+import { Endpoint } from '../../lib/deliver/endpoint';
+import { EndpointStats } from '../../lib/inspect/endpoint-stats';
+import { MemoryStore } from '../../lib/stores/memory-store';
+import { NotificationMetrics } from '../../lib/inspect/metrics';
+import type { Event } from '../../lib';
 import { Registry } from 'prom-client';
 import { makeEvent, makeEvents } from '../helpers/events';
 import { TestReceiver } from '../helpers/http-receiver';

@@ -1,4 +1,6 @@
-import { Filter, globToRegExp, type EventAction, type MatchRules } from '../../lib';
+import { Filter, type MatchRules } from '../../lib/deliver/filter';
+import { globToRegExp } from '../../lib/deliver/glob';
+import type { EventAction } from '../../lib';
 import { makeEvent } from '../helpers/events';
 import { RecordingSink } from '../helpers/sinks';
 

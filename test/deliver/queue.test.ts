@@ -1,4 +1,6 @@
-import { MemoryStore, Queue, StoreFullError, type Event } from '../../lib';
+import { MemoryStore } from '../../lib/stores/memory-store';
+import { Queue } from '../../lib/deliver/queue';
+import { StoreFullError, type Event } from '../../lib';
 import { makeEvent, makeEvents } from '../helpers/events';
 import { FlakySink, RecordingSink, StuckSink } from '../helpers/sinks';
 

@@ -1,4 +1,6 @@
-import { Breaker, ClosedSinkError, ExponentialBackoff, RetriesExhaustedError, RetryingSink } from '../../lib';
+import { Breaker, ExponentialBackoff } from '../../lib/deliver/breaker';
+import { ClosedSinkError } from '../../lib/deliver/sink';
+import { RetriesExhaustedError, RetryingSink } from '../../lib/deliver/retrying-sink';
 import { makeEvents } from '../helpers/events';
 import { FlakySink, RecordingSink } from '../helpers/sinks';
 

@@ -1,12 +1,6 @@
-import {
-  Bridge,
-  decodeEnvelope,
-  encodeEnvelope,
-  sha256Digest,
-  urlBuilderFor,
-  type Event,
-  type RequestRecord,
-} from '../../lib';
+import { Bridge, urlBuilderFor } from '../../lib/emit/bridge';
+import { decodeEnvelope, encodeEnvelope, type Event, type RequestRecord } from '../../lib';
+import { sha256Digest } from '../../lib/model/manifest';
 import { loadFixtures } from '../helpers/fixtures';
 import { RecordingSink } from '../helpers/sinks';
 

@@ -1,4 +1,7 @@
-import { Bridge, listenRepository, sha256Digest, urlBuilderFor, type Sink } from '../../lib';
+import { Bridge, urlBuilderFor } from '../../lib/emit/bridge';
+import { listenRepository } from '../../lib/emit/listener';
+import { sha256Digest } from '../../lib/model/manifest';
+import type { Sink } from '../../lib/deliver/sink';
 import { MemoryRepository } from '../helpers/memory-repository';
 import { FlakySink, RecordingSink } from '../helpers/sinks';
 

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { defaultActor, remoteAddr, requestBaseUrl, requestRecord } from '../../lib';
+import { defaultActor, remoteAddr, requestBaseUrl, requestRecord } from '../../lib/emit/request-record';
 
 function req(headers: Record<string, string>, socket: Partial<{ remoteAddress: string; remotePort: number; encrypted: boolean }> = {}): IncomingMessage {
   return { headers, method: 'GET', socket: { remoteAddress: '127.0.0.1', remotePort: 40000, ...socket } } as unknown as IncomingMessage;

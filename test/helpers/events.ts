@@ -1,4 +1,5 @@
-import { eventTimestamp, newEventId, type Event, type EventAction } from '../../lib';
+import { eventTimestamp, newEventId } from '../../lib/model/event';
+import type { Event, EventAction } from '../../lib';
 
 let counter = 0;
 

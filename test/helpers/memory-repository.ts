@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
-import { sha256Digest, type Blob, type Descriptor, type Manifest, type ManifestRef, type Repository, type StoredManifest } from '../../lib';
+import { sha256Digest } from '../../lib/model/manifest';
+import type { Blob, Descriptor, Manifest, ManifestRef, Repository, StoredManifest } from '../../lib';
 
 /** A small in-memory repository for listener and middleware tests (the demo registry has the real one). */
 export class MemoryRepository implements Repository {

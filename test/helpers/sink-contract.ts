@@ -1,4 +1,4 @@
-import { ClosedSinkError, type Sink } from '../../lib';
+import { ClosedSinkError, type Sink } from '../../lib/deliver/sink';
 import { makeEvent } from './events';
 
 /**

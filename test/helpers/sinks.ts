@@ -1,5 +1,6 @@
-import type { Event, Sink } from '../../lib';
-import { ClosedSinkError } from '../../lib';
+import type { Event } from '../../lib';
+import type { Sink } from '../../lib/deliver/sink';
+import { ClosedSinkError } from '../../lib/deliver/sink';
 
 /** Records every event written to it, in order. */
 export class RecordingSink implements Sink {

@@ -2,8 +2,10 @@ import { randomUUID } from 'node:crypto';
 import express from 'express';
 import Redis from 'ioredis';
 import request from 'supertest';
-import { encodeBatch, encodeBinary, encodeStructured, eventType } from '../../lib/codec/cloudevents';
-import { ClosedDeduplicatorError, MemoryDeduplicator, RedisDeduplicator, type Deduplicator } from '../../lib/receive/deduplicator';
+import { encodeBatch, encodeBinary, encodeStructured } from '../../lib/codec/cloudevents';
+import { eventType } from '../../lib/model/event-kind';
+import { ClosedDeduplicatorError, MemoryDeduplicator, type Deduplicator } from '../../lib/receive/deduplicator';
+import { RedisDeduplicator } from '../../lib/receive/redis-deduplicator';
 import { decodeEvent, encodeEnvelope } from '../../lib/codec/envelope';
 import type { Event } from '../../lib/model/event';
 import { createReceiver, ReceiverOptionsError, type ReceiverOptions } from '../../lib/receive/receiver';
@@ -102,7 +104,7 @@ describe('createReceiver formats', () => {
     const e = makeEvent('delete', { target: { repository: 'demo/app', tag: 'old' } });
     const { headers, body } = encodeStructured(e);
     await post(app, body, headers).expect(200, { accepted: 1, duplicates: 0 });
-    expect(seen).toEqual([e]);
+    expect(seen).toEqual([{ ...e, kind: 'tag' }]);
     expect(typed).toEqual([`tag.delete ${e.id}`]);
   });
 
@@ -111,7 +113,7 @@ describe('createReceiver formats', () => {
     const e = makeEvent('delete', { target: { repository: 'demo/app' } });
     const { headers, body } = encodeBinary(e);
     await post(app, body, headers).expect(200, { accepted: 1, duplicates: 0 });
-    expect(seen).toEqual([e]);
+    expect(seen).toEqual([{ ...e, kind: 'repository' }]);
     expect(typed).toEqual([`repository.delete ${e.id}`]);
   });
 
@@ -153,6 +155,7 @@ describe('createReceiver rejects bad input with a JSON error', () => {
     ['malformed JSON', '{"events": [', /envelope is not valid JSON/],
     ['an array', '[]', /envelope must be a JSON object/],
     ['events not an array', '{"events": {}}', /"events" must be an array/],
+    ['an object that is not an envelope', '{"hello": 1}', /not an envelope: expected a JSON object with an "events" array, got one with "hello"/],
     ['an event without id', '{"events": [{"timestamp": "2025-01-01T00:00:00Z", "action": "push"}]}', /events\[0\].id must be a non-empty string/],
     ['an unknown action', `{"events": [{"id": "x", "timestamp": "2025-01-01T00:00:00Z", "action": "copy"}]}`, /events\[0\].action must be one of push, pull, mount, delete, got "copy"/],
   ])('400 for %s', async (_what, body, message) => {

@@ -1,5 +1,5 @@
 import { StoreFullError } from '../../lib/stores/queue-store';
-import { MemoryDeadLetterStore } from '../../lib/stores/dead-letter-store';
+import { MemoryDeadLetterStore } from '../../lib/stores/memory-dead-letters';
 import { MemoryStore } from '../../lib/stores/memory-store';
 import { makeEvents } from '../helpers/events';
 import { describeDeadLetterContract, describeStoreContract } from './store-contract';

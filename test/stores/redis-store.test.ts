@@ -5,7 +5,7 @@ import { RedisStore, type RedisStoreOptions } from '../../lib/stores/redis-store
 import { StoreClosedError, StoreOpenError } from '../../lib/stores/queue-store';
 import { makeEvent, makeEvents } from '../helpers/events';
 import { deletePrefix, describeWithRedis, REDIS_URL, uniquePrefix } from '../helpers/redis';
-import { RedisDeadLetterStore } from '../../lib/stores/dead-letter-store';
+import { RedisDeadLetterStore } from '../../lib/stores/redis-dead-letters';
 import { describeDeadLetterContract, describeStoreContract, drain } from './store-contract';
 
 const FOREVER_MS = 10 * 60 * 1000;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { encodeEnvelope } from '../../lib/codec/envelope';
-import { SqliteDeadLetterStore } from '../../lib/stores/dead-letter-store';
+import { SqliteDeadLetterStore } from '../../lib/stores/sqlite-dead-letters';
 import { StoreClosedError, StoreOpenError } from '../../lib/stores/queue-store';
 import { SqliteStore } from '../../lib/stores/sqlite-store';
 import { makeEvent, makeEvents } from '../helpers/events';

@@ -137,6 +137,14 @@ export function describeStoreContract(name: string, makeStore: () => QueueStore 
         encodeEnvelope([...captured, awkward], { version: 'v2' }),
       );
     });
+
+    it('keeps the kind the Bridge recorded: a blob delete stays a blob delete', async () => {
+      const store = await make();
+      const target = { repository: 'demo/app', digest: 'sha256:' + 'b'.repeat(64) };
+      await store.append([makeEvent('delete', { target, kind: 'blob' }), makeEvent('delete', { target, kind: 'manifest' })]);
+      const taken = await store.take(2, never(), 0);
+      expect(taken.map((t) => t.event.kind)).toEqual(['blob', 'manifest']);
+    });
   });
 }
 
@@ -164,6 +172,14 @@ export function describeDeadLetterContract(
       expect(Number.isNaN(Date.parse(letters[0].failedAt))).toBe(false);
       expect((await store.list({ limit: 2 })).map((l) => l.event.id)).toEqual([events[0].id, events[1].id]);
       expect(encodeEnvelope(letters.map((l) => l.event))).toBe(encodeEnvelope(events));
+    });
+
+    it('keeps the kind of a blob delete', async () => {
+      const store = await make();
+      const blobDelete = makeEvent('delete', { target: { repository: 'demo/app', digest: 'sha256:' + 'c'.repeat(64) }, kind: 'blob' });
+      await store.add([blobDelete], 'gone');
+      expect((await store.list()).map((l) => l.event.kind)).toEqual(['blob']);
+      expect((await store.replay()).map((e) => e.kind)).toEqual(['blob']);
     });
 
     it('replays the chosen events: removes and returns them', async () => {

@@ -1,0 +1,89 @@
+import type { PayloadFormat } from '../codec/payload';
+import type { EnvelopeVersion } from '../model/event';
+
+/**
+ * Every default of the library, in one place. The normaliser (`config/normalize.ts`)
+ * fills them into what the YAML loader, code options and `new Endpoint(...)` pass; the
+ * classes that take options of their own read theirs from here. A test checks that the
+ * README's option tables say the same.
+ */
+export const DEFAULTS = deepFreeze({
+  /** The `notifications:` section. */
+  notifications: {
+    /** `events.includereferences`. */
+    includeReferences: false,
+  },
+  /** `notifications.endpoints[]`: Distribution's fields and ours. */
+  endpoint: {
+    disabled: false,
+    timeoutMs: 1000, // 1s, as Distribution
+    threshold: 10, // as Distribution
+    backoffMs: 1000, // 1s, as Distribution
+    /** Undefined: the ceiling is `backoffMs`, which is Distribution's fixed wait. */
+    maxBackoffMs: undefined as number | undefined,
+    jitter: 0,
+    maxRetries: -1, // forever, as Distribution
+    maxEvents: 1, // one event per POST, as Distribution
+    lingerMs: 0,
+    envelope: 'v1' as EnvelopeVersion,
+    format: 'distribution' as PayloadFormat,
+  },
+  /** `notifications.queue`. */
+  queue: {
+    type: 'memory' as 'memory' | 'sqlite' | 'redis',
+    limit: 0, // no limit
+    drainTimeoutMs: 2000, // 2s
+    prefix: 'regnotify',
+    claimIdleMs: 60_000, // 1m
+    commitTimeoutMs: 250, // 250ms
+    /** Most events a Queue reads from its store at once (at least twice `maxEvents`). */
+    prefetch: 100,
+  },
+  /** Store internals, for those who build stores by hand. */
+  stores: {
+    /** How long `take` waits for an event before returning none. */
+    takeWaitMs: 1000, // 1s
+    /** SQLite: how often another process's appends are looked for. */
+    sqlitePollMs: 1000, // 1s
+    sqliteBusyTimeoutMs: 5000, // 5s
+    sqliteSynchronous: 'normal' as 'off' | 'normal' | 'full' | 'extra',
+    /** Redis: how long `open()` waits for PING. */
+    redisConnectTimeoutMs: 2000, // 2s
+    redisGroup: 'delivery',
+    /** Dead letters listed when no limit is given. */
+    deadLetterListLimit: 100,
+    /** Most dead letters a memory store keeps; 0 is no limit. */
+    memoryDeadLetterLimit: 10_000,
+  },
+  /** The HTTP sink's transport. */
+  http: {
+    userAgent: 'registry-notifications',
+    maxSockets: 4,
+  },
+  /** `createReceiver` and `verifyWebhook`. */
+  receiver: {
+    toleranceSec: 5 * 60, // 5 minutes, as Standard Webhooks recommends
+    limit: 1024 * 1024, // 1 MiB
+  },
+  /** Receivers' duplicate detection. */
+  deduplicator: {
+    windowMs: 10 * 60 * 1000, // 10 minutes
+    maxEntries: 100_000,
+    prefix: 'webhook:seen:',
+  },
+  /** `ExponentialBackoff`, a breaker that opens at the first failure. */
+  exponentialBackoff: {
+    baseMs: 1000, // 1s
+    maxMs: 60_000, // 1m
+    jitter: 0.5,
+  },
+  /** `createStatsRouter`. */
+  statsRouter: {
+    refreshSec: 2,
+  },
+});
+
+function deepFreeze<T extends object>(value: T): T {
+  for (const v of Object.values(value)) if (typeof v === 'object' && v !== null) deepFreeze(v);
+  return Object.freeze(value);
+}

@@ -1,0 +1,282 @@
+import { PAYLOAD_FORMATS, type PayloadFormat } from '../codec/payload';
+import { secretKey } from '../codec/signing';
+import { EVENT_ACTIONS, EVENT_KINDS, type EnvelopeVersion, type EventKind } from '../model/event';
+import { DEFAULTS } from './defaults';
+import {
+  ConfigError,
+  describeValue,
+  expectBoolean,
+  expectDuration,
+  expectInteger,
+  expectString,
+  expectStrings,
+} from './values';
+
+export type QueueType = 'memory' | 'sqlite' | 'redis';
+
+/** Where each endpoint keeps its pending events (`notifications.queue`), every default filled in. */
+export interface QueueConfig {
+  /** `type`. @default 'memory' */
+  type: QueueType;
+  /** `path`: the SQLite file; required for `sqlite`. */
+  path?: string;
+  /** `url`: the Redis URL; required for `redis`. */
+  url?: string;
+  /** `limit`: most events held per endpoint by the `memory` store; 0 is no limit. @default 0 */
+  limit: number;
+  /** `draintimeout`: on shutdown, how long to keep delivering before leaving events in the store. @default 2000 (2s) */
+  drainTimeoutMs: number;
+  /** `prefix`: `redis` only, prefix of every key, so several registries can share a server. @default 'regnotify' */
+  prefix: string;
+  /**
+   * `claimidle`: `redis` only, how long the events a replica took stay with it once it
+   * stops touching them (a live replica touches them every third of this); then another
+   * replica takes them over. @default 60000 (1m)
+   */
+  claimIdleMs: number;
+  /**
+   * `committimeout`: how long a successful response waits, at most, for the store to
+   * hold the events of its request; past it the response goes out and the write goes on.
+   * The memory and SQLite stores commit at once; Redis takes a round trip. @default 250
+   */
+  commitTimeoutMs: number;
+}
+
+/** Lists of `ignore` and `include`: media types and actions (Distribution's), repositories and tags (globs), kinds. */
+export interface EventRules {
+  mediaTypes: string[];
+  actions: string[];
+  repositories: string[];
+  tags: string[];
+  kinds: EventKind[];
+}
+
+/** One webhook endpoint (`notifications.endpoints[]`), every default filled in. */
+export interface EndpointConfig {
+  /** `name`: names the endpoint in stats and metrics; required, unique. */
+  name: string;
+  /** `url`: where events are POSTed; required. */
+  url: string;
+  /** `disabled`. @default false */
+  disabled: boolean;
+  /** `headers`: static headers, a list of values per name. @default {} */
+  headers: Record<string, string[]>;
+  /** `timeout`: the deadline of one attempt. @default 1000 (1s) */
+  timeoutMs: number;
+  /** `threshold`: consecutive failures before the breaker opens. @default 10 */
+  threshold: number;
+  /** `backoff`: how long an open breaker waits between attempts. @default 1000 (1s) */
+  backoffMs: number;
+  /** `maxbackoff`: most wait between attempts; the wait doubles per failed probe up to here. @default backoffMs (Distribution's fixed wait) */
+  maxBackoffMs: number;
+  /** `jitter`: fraction of each wait drawn at random, 0 to 1. @default 0 */
+  jitter: number;
+  /** `ignoredmediatypes`: Distribution's legacy list of target media types to ignore. @default [] */
+  ignoredMediaTypes: string[];
+  /** `ignore`: events matching any list are not sent. @default every list empty */
+  ignore: EventRules;
+  /** `include`: when a list is given, only events matching it are sent. @default every list empty */
+  include: EventRules;
+  /** `format`: the body's format. @default 'distribution' */
+  format: PayloadFormat;
+  /** `secrets`: Standard Webhooks secrets; each request is signed with every one (rotation). @default [] */
+  secrets: string[];
+  /** `maxretries`: failed attempts after the first before an event is dead-lettered; -1 retries forever. @default -1 */
+  maxRetries: number;
+  /** `maxevents`: most events in one request. @default 1 (Distribution sends one) */
+  maxEvents: number;
+  /** `linger`: how long to wait for a fuller request when `maxEvents` > 1. @default 0 */
+  lingerMs: number;
+  /** `envelope`: media type generation, v1 (Distribution 2.x) or v2 (3.x). @default 'v1' */
+  envelope: EnvelopeVersion;
+}
+
+/** The `notifications:` section of a Distribution config.yml, normalized. */
+export interface NotificationsConfig {
+  /** `events.includereferences`. @default false */
+  includeReferences: boolean;
+  queue: QueueConfig;
+  endpoints: EndpointConfig[];
+}
+
+/** Makes every field optional, `undefined` included: an explicit `undefined` takes the default. */
+type Loose<T> = { [K in keyof T]?: T[K] | undefined };
+
+/** An endpoint as code gives it: `name` and `url`, and any field to change from its default. */
+export type EndpointInit = Pick<EndpointConfig, 'name' | 'url'> &
+  Loose<Omit<EndpointConfig, 'name' | 'url' | 'ignore' | 'include'>> & {
+    ignore?: Loose<EventRules>;
+    include?: Loose<EventRules>;
+  };
+
+export type QueueInit = Loose<QueueConfig>;
+
+/** How the normaliser names a field in its errors: as YAML spells it, or as code does. */
+export type FieldNames = 'yaml' | 'code';
+
+const YAML_NAMES: Record<string, string> = {
+  timeoutMs: 'timeout',
+  backoffMs: 'backoff',
+  maxBackoffMs: 'maxbackoff',
+  ignoredMediaTypes: 'ignoredmediatypes',
+  maxRetries: 'maxretries',
+  maxEvents: 'maxevents',
+  lingerMs: 'linger',
+  mediaTypes: 'mediatypes',
+  drainTimeoutMs: 'draintimeout',
+  claimIdleMs: 'claimidle',
+  commitTimeoutMs: 'committimeout',
+};
+
+function namer(field: string, names: FieldNames): (key: string) => string {
+  return (key) => `${field}.${names === 'yaml' ? (YAML_NAMES[key] ?? key) : key}`;
+}
+
+/** Distribution treats a zero or negative timeout, threshold or backoff as "use the default". */
+const positiveOr = (n: number, fallback: number) => (n > 0 ? n : fallback);
+
+/** A header value may not carry CR, LF or NUL: it would end the header (or the request) early. */
+const UNSAFE_HEADER_VALUE = /[\r\n\0]/;
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+function normalizeHeaders(value: unknown, field: string): Record<string, string[]> {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new ConfigError(field, `expected a mapping of header names to lists of values, got ${describeValue(value)}`);
+  }
+  const out: Record<string, string[]> = {};
+  for (const [name, values] of Object.entries(value)) {
+    if (!HEADER_NAME.test(name)) throw new ConfigError(`${field}.${name}`, 'not a valid HTTP header name');
+    // Distribution writes each header as a list; a single string is accepted too.
+    const list = typeof values === 'string' ? [values] : expectStrings(values, `${field}.${name}`);
+    list.forEach((v, i) => {
+      if (UNSAFE_HEADER_VALUE.test(v)) throw new ConfigError(`${field}.${name}[${i}]`, 'a header value must not contain CR, LF or NUL');
+    });
+    out[name] = list;
+  }
+  return out;
+}
+
+function oneOf<T extends string>(list: string[], allowed: readonly T[], field: string, what: string): T[] {
+  list.forEach((v, i) => {
+    if (!(allowed as readonly string[]).includes(v)) {
+      throw new ConfigError(`${field}[${i}]`, `unknown ${what} ${JSON.stringify(v)}; allowed: ${allowed.join(', ')}`);
+    }
+  });
+  return list as T[];
+}
+
+function normalizeRules(rules: Loose<EventRules> | undefined, field: string, names: FieldNames): EventRules {
+  const r = rules ?? {};
+  const at = namer(field, names);
+  return {
+    mediaTypes: expectStrings(r.mediaTypes, at('mediaTypes')),
+    actions: oneOf(expectStrings(r.actions, at('actions')), EVENT_ACTIONS, at('actions'), 'action'),
+    repositories: expectStrings(r.repositories, at('repositories')),
+    tags: expectStrings(r.tags, at('tags')),
+    kinds: oneOf(expectStrings(r.kinds, at('kinds')), EVENT_KINDS, at('kinds'), 'kind'),
+  };
+}
+
+/**
+ * The one normaliser of an endpoint: the YAML loader, `createNotifications` and
+ * `new Endpoint(...)` all come through here. Fills every default (an explicit
+ * `undefined` takes it too), checks every value, and throws `ConfigError` naming the
+ * field, the value and what is allowed.
+ */
+export function normalizeEndpoint(init: EndpointInit, field = 'endpoint', names: FieldNames = 'code'): EndpointConfig {
+  const d = DEFAULTS.endpoint;
+  const at = namer(field, names);
+  const name = expectString(init.name, at('name'));
+  if (!name) throw new ConfigError(at('name'), 'required: every endpoint needs a name');
+  const url = expectString(init.url, at('url'));
+  if (!url) throw new ConfigError(at('url'), 'required: the URL events are POSTed to');
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ConfigError(at('url'), `invalid URL ${JSON.stringify(url)}`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new ConfigError(at('url'), `unsupported scheme ${JSON.stringify(parsed.protocol)}; use http: or https:`);
+  }
+  const envelope = init.envelope ?? d.envelope;
+  if (envelope !== 'v1' && envelope !== 'v2') throw new ConfigError(at('envelope'), `expected v1 or v2, got ${describeValue(envelope)}`);
+  const format = init.format ?? d.format;
+  if (!PAYLOAD_FORMATS.includes(format)) {
+    throw new ConfigError(at('format'), `expected one of ${PAYLOAD_FORMATS.join(', ')}, got ${describeValue(format)}`);
+  }
+  const maxEvents = expectInteger(init.maxEvents, at('maxEvents'), d.maxEvents, 1);
+  if (maxEvents > 1 && (format === 'cloudevents' || format === 'cloudevents-binary')) {
+    throw new ConfigError(at('maxEvents'), `${format} carries one event per request; use format cloudevents-batch or distribution to send ${maxEvents}`);
+  }
+  const jitter = init.jitter ?? d.jitter;
+  if (typeof jitter !== 'number' || !(jitter >= 0 && jitter <= 1)) {
+    throw new ConfigError(at('jitter'), `expected a fraction from 0 to 1, got ${describeValue(jitter)}`);
+  }
+  const secrets = expectStrings(init.secrets, at('secrets'));
+  secrets.forEach((secret, i) => {
+    try {
+      secretKey(secret);
+    } catch (err) {
+      throw new ConfigError(`${at('secrets')}[${i}]`, (err as Error).message);
+    }
+  });
+  const backoffMs = positiveOr(expectDuration(init.backoffMs, at('backoffMs'), 0), d.backoffMs);
+  const maxBackoffMs = expectDuration(init.maxBackoffMs, at('maxBackoffMs'), d.maxBackoffMs ?? backoffMs);
+  if (maxBackoffMs < backoffMs) {
+    throw new ConfigError(at('maxBackoffMs'), `must be at least backoff (${backoffMs}ms), got ${maxBackoffMs}ms`);
+  }
+  return {
+    name,
+    url,
+    disabled: expectBoolean(init.disabled, at('disabled'), d.disabled),
+    headers: normalizeHeaders(init.headers, at('headers')),
+    timeoutMs: positiveOr(expectDuration(init.timeoutMs, at('timeoutMs'), 0), d.timeoutMs),
+    threshold: positiveOr(expectInteger(init.threshold, at('threshold'), 0, 0), d.threshold),
+    backoffMs,
+    maxBackoffMs,
+    jitter,
+    ignoredMediaTypes: expectStrings(init.ignoredMediaTypes, at('ignoredMediaTypes')),
+    ignore: normalizeRules(init.ignore, at('ignore'), names),
+    include: normalizeRules(init.include, at('include'), names),
+    format,
+    secrets,
+    maxRetries: expectInteger(init.maxRetries, at('maxRetries'), d.maxRetries, -1),
+    maxEvents,
+    lingerMs: expectDuration(init.lingerMs, at('lingerMs'), d.lingerMs),
+    envelope,
+  };
+}
+
+/** The one normaliser of `notifications.queue`; see `normalizeEndpoint`. */
+export function normalizeQueue(init: QueueInit = {}, field = 'queue', names: FieldNames = 'code'): QueueConfig {
+  const d = DEFAULTS.queue;
+  const at = namer(field, names);
+  const type = init.type ?? d.type;
+  if (type !== 'memory' && type !== 'sqlite' && type !== 'redis') {
+    throw new ConfigError(at('type'), `expected memory, sqlite or redis, got ${describeValue(type)}`);
+  }
+  const path = expectString(init.path, at('path'));
+  const url = expectString(init.url, at('url'));
+  if (type === 'sqlite' && !path) throw new ConfigError(at('path'), 'required when type is sqlite: the database file');
+  if (type === 'redis') {
+    if (!url) throw new ConfigError(at('url'), 'required when type is redis, e.g. redis://127.0.0.1:6379/0');
+    if (!/^rediss?:\/\//.test(url)) throw new ConfigError(at('url'), `expected a redis:// or rediss:// URL, got ${JSON.stringify(url)}`);
+  }
+  return {
+    type,
+    ...(path ? { path } : {}),
+    ...(url ? { url } : {}),
+    limit: expectInteger(init.limit, at('limit'), d.limit, 0),
+    drainTimeoutMs: expectDuration(init.drainTimeoutMs, at('drainTimeoutMs'), d.drainTimeoutMs),
+    prefix: expectString(init.prefix, at('prefix')) ?? d.prefix,
+    claimIdleMs: expectDuration(init.claimIdleMs, at('claimIdleMs'), d.claimIdleMs),
+    commitTimeoutMs: expectDuration(init.commitTimeoutMs, at('commitTimeoutMs'), d.commitTimeoutMs),
+  };
+}
+
+/** Rules that match nothing: the default `ignore` and `include`. */
+export function emptyRules(): EventRules {
+  return normalizeRules(undefined, 'rules', 'code');
+}

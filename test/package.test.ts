@@ -1,38 +1,108 @@
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
+import { encodeEnvelope } from '../lib';
+import { makeEvent } from './helpers/events';
 
-// Packs the library as `npm pack` would publish it and loads it both ways a user would.
+// Packs the library as `npm pack` would publish it and installs the tarball into a
+// project of its own, as a user would: both entry points by require and import, and
+// the command lines through npx.
 const root = path.resolve(__dirname, '..');
+const run = promisify(execFile);
 
 describe('the published package', () => {
   let consumer: string;
-  beforeAll(() => {
-    // Inside node_modules/, so the packed code finds its dependencies as it would when installed.
-    mkdirSync(path.join(root, 'node_modules', '.cache'), { recursive: true });
-    consumer = mkdtempSync(path.join(root, 'node_modules', '.cache', 'pack-'));
-    execFileSync('npm', ['pack', '--silent', '--pack-destination', consumer], { cwd: root, stdio: 'pipe' });
+  const node = (args: string[]) => execFileSync('node', args, { cwd: consumer }).toString().trim();
+
+  beforeAll(async () => {
+    // Outside the clone, so nothing resolves through the clone's own node_modules.
+    consumer = mkdtempSync(path.join(os.tmpdir(), 'registry-notifications-consumer-'));
+    await run('npm', ['pack', '--silent', '--pack-destination', consumer], { cwd: root });
     const tarball = readdirSync(consumer).find((f) => f.endsWith('.tgz'))!;
-    const into = path.join(consumer, 'node_modules', 'registry-notifications');
-    mkdirSync(into, { recursive: true });
-    execFileSync('tar', ['-xzf', path.join(consumer, tarball), '-C', into, '--strip-components', '1']);
-  }, 120_000);
+    writeFileSync(path.join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }));
+    // Its dependencies and required peers (express, prom-client) come as for any user;
+    // the optional store drivers do not.
+    await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--no-package-lock', `./${tarball}`], { cwd: consumer });
+  }, 180_000);
   afterAll(() => rmSync(consumer, { recursive: true, force: true }));
 
   it('ships compiled JavaScript and type declarations, not the TypeScript sources', () => {
-    const files = readdirSync(path.join(consumer, 'node_modules', 'registry-notifications', 'dist'));
-    expect(files).toEqual(expect.arrayContaining(['index.js', 'index.mjs', 'index.d.ts', 'index.d.mts', 'notifications.js', 'notifications.d.ts']));
+    const dist = path.join(consumer, 'node_modules', 'registry-notifications', 'dist');
+    const files = readdirSync(dist, { recursive: true }) as string[];
+    expect(files).toEqual(
+      expect.arrayContaining(['index.js', 'index.mjs', 'index.d.ts', 'pipeline.js', 'pipeline.mjs', 'pipeline.d.ts', path.join('bin', 'receiver.js')]),
+    );
     expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts') && !f.endsWith('.d.mts'))).toEqual([]);
   });
 
-  it('works from require', () => {
-    const out = execFileSync('node', ['-e', "const n = require('registry-notifications'); console.log(typeof n.createNotifications, n.EVENTS_MEDIA_TYPE_V1)"], { cwd: consumer }).toString();
-    expect(out.trim()).toBe('function application/vnd.docker.distribution.events.v1+json');
+  it('root and pipeline work from require; internals stay internal', () => {
+    const script = `
+      const root = require('registry-notifications');
+      const pipeline = require('registry-notifications/pipeline');
+      console.log([typeof root.createNotifications, typeof root.createReceiver, typeof root.createStatsRouter,
+        typeof root.ConfigError, typeof pipeline.Endpoint, typeof pipeline.Queue, typeof pipeline.Bridge,
+        typeof root.Endpoint, typeof root.expectMapping, typeof pipeline.globToRegExp].join(' '));`;
+    expect(node(['-e', script])).toBe('function function function function function function function undefined undefined undefined');
   });
 
-  it('works from import, with the same named exports', () => {
-    const script = "import { createNotifications, encodeEnvelope } from 'registry-notifications'; import * as all from 'registry-notifications'; console.log(typeof createNotifications, typeof encodeEnvelope, Object.keys(all).length > 40)";
-    const out = execFileSync('node', ['--input-type=module', '-e', script], { cwd: consumer }).toString();
-    expect(out.trim()).toBe('function function true');
+  it('root and pipeline work from import, with the same objects as require', () => {
+    const script = `
+      import { createNotifications, encodeEnvelope } from 'registry-notifications';
+      import { Endpoint, SqliteStore } from 'registry-notifications/pipeline';
+      import { createRequire } from 'node:module';
+      const require = createRequire(import.meta.url);
+      console.log(createNotifications === require('registry-notifications').createNotifications,
+        Endpoint === require('registry-notifications/pipeline').Endpoint, typeof encodeEnvelope, typeof SqliteStore);`;
+    expect(node(['--input-type=module', '-e', script])).toBe('true true function function');
+  });
+
+  it('loads with no store driver installed, and names the package when a store needs it', () => {
+    const script = `
+      const { createNotifications } = require('registry-notifications');
+      const n = createNotifications({ endpoints: [{ name: 'a', url: 'http://127.0.0.1:9/' }] });
+      n.close().then(() => {
+        try { createNotifications({ queue: { type: 'sqlite', path: 'q.db' }, endpoints: [{ name: 'a', url: 'http://127.0.0.1:9/' }] }); }
+        catch (err) { console.log(err.name + ' (' + err.cause.name + '): ' + err.message); }
+      });`;
+    expect(node(['-e', script])).toBe(
+      'StoreOpenError (MissingDriverError): sqlite store at q.db: the sqlite store needs the package better-sqlite3, which is not installed: npm install better-sqlite3',
+    );
+  });
+
+  it('npx registry-notifications-receiver prints each event it receives', async () => {
+    const child = spawn('npx', ['--no-install', 'registry-notifications-receiver', '--port', '0'], { cwd: consumer });
+    try {
+      let stderr = '';
+      const port = await new Promise<number>((resolve, reject) => {
+        child.stderr.on('data', (d: Buffer) => {
+          stderr += d.toString();
+          const m = /listening on 127\.0\.0\.1:(\d+)/.exec(stderr);
+          if (m) resolve(Number(m[1]));
+        });
+        child.once('exit', (code) => reject(new Error(`receiver exited ${code}: ${stderr}`)));
+      });
+      const stdout = new Promise<string>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(d.toString())));
+      const event = makeEvent('push');
+      await new Promise<void>((resolve, reject) => {
+        const req = http.request({ port, method: 'POST', headers: { 'content-type': 'application/vnd.docker.distribution.events.v1+json' } }, (res) => {
+          res.resume();
+          res.statusCode === 200 ? resolve() : reject(new Error(`status ${res.statusCode}`));
+        });
+        req.on('error', reject);
+        req.end(encodeEnvelope([event]));
+      });
+      expect(JSON.parse(await stdout).id).toBe(event.id);
+    } finally {
+      child.kill('SIGTERM');
+    }
+  });
+
+  it('npx registry-notifications-deadletters explains its usage', async () => {
+    const result = await run('npx', ['--no-install', 'registry-notifications-deadletters'], { cwd: consumer }).catch((err) => err);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/usage: .*--config/);
   });
 });

@@ -1,6 +1,7 @@
+#!/usr/bin/env node
 // Dead letters on the command line, for the durable queues (sqlite, redis):
-//   npx tsx lib/deadletters-cli.ts --config config.yml [--endpoint NAME] list [--limit N]
-//   npx tsx lib/deadletters-cli.ts --config config.yml [--endpoint NAME] replay [--id ID]...
+//   npx registry-notifications-deadletters --config config.yml [--endpoint NAME] list [--limit N]
+//   npx registry-notifications-deadletters --config config.yml [--endpoint NAME] replay [--id ID]...
 // `list` prints one JSON line per dead letter; `replay` moves them back into the endpoint's
 // queue, where a running registry (or the next one to start) delivers them. Exit codes: 0
 // done, 1 a store could not be used, 2 bad arguments or configuration.

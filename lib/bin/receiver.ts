@@ -1,5 +1,6 @@
+#!/usr/bin/env node
 // A webhook receiver on the command line, for trying a registry's notifications:
-//   npx tsx lib/receiver-cli.ts --port P [--token T] [--secret S]...
+//   npx registry-notifications-receiver --port P [--token T] [--secret S]...
 // Each distinct event is printed to stdout as one compact JSON line; everything else
 // goes to stderr. Exit codes: 0 after SIGTERM/SIGINT, 1 when it cannot listen, 2 for bad arguments.
 import http from 'node:http';

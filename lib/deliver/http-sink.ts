@@ -1,9 +1,8 @@
 import http from 'node:http';
-import https from 'node:https';
-import { Axios, type AxiosRequestConfig } from 'axios';
+import type https from 'node:https';
 import type { EnvelopeVersion, Event } from '../model/event';
 import { payloadEncoder, type EncodedRequest } from '../codec/payload';
-import { keepAliveAdapter, TRANSPORT_HEADERS } from './http-transport';
+import { HttpTransport } from './http-transport';
 import { ClosedSinkError, type Sink } from './sink';
 
 /** What an HttpSink reports about each attempt; the stats code implements these. */
@@ -17,9 +16,16 @@ export interface HttpSinkHooks {
 }
 
 export interface HttpSinkOptions {
-  /** Per-request timeout in ms (`timeout`). @default 1000 (1s) */
+  /**
+   * Deadline in ms for one attempt (`timeout`), from the request's start until the whole
+   * answer has arrived; 0 means none. @default 1000 (1s)
+   */
   timeoutMs?: number;
-  /** Static headers sent with every request, as in Distribution's `headers` (a list per name). */
+  /**
+   * Static headers sent with every request, as in Distribution's `headers` (a list per
+   * name). A name that is not an HTTP token, or a value with CR, LF, NUL or another
+   * character HTTP cannot carry, throws a TypeError at construction.
+   */
   headers?: Record<string, readonly string[]>;
   /** Envelope generation when no `encode` is given. @default 'v1' */
   version?: EnvelopeVersion;
@@ -27,7 +33,7 @@ export interface HttpSinkOptions {
   encode?(events: readonly Event[]): EncodedRequest;
   /** Adds headers computed from the final body, e.g. signatures. */
   sign?(body: string, events: readonly Event[]): Record<string, string>;
-  /** Agent for `https:` URLs, e.g. one trusting a private CA. @default a keep-alive agent */
+  /** Agent for `https:` URLs, e.g. one trusting a private CA; not destroyed by `close`. @default a keep-alive agent */
   httpsAgent?: https.Agent;
   hooks?: HttpSinkHooks;
 }
@@ -67,14 +73,32 @@ export function parseRetryAfter(value: string | undefined, now = Date.now()): nu
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
+/** Characters Node refuses in a header value. */
+const INVALID_HEADER_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
+const CHAR_NAMES: Record<string, string> = { '\r': 'CR', '\n': 'LF', '\0': 'NUL' };
+
+/** Throws a TypeError naming the header when Node would refuse it on every request. */
+function checkHeader(name: string, values: readonly string[]): void {
+  try {
+    http.validateHeaderName(name);
+  } catch {
+    throw new TypeError(`header ${JSON.stringify(name)}: the name is not a valid HTTP token`);
+  }
+  for (const value of values) {
+    const bad = INVALID_HEADER_CHAR.exec(value)?.[0];
+    if (bad === undefined) continue;
+    const what = CHAR_NAMES[bad] ?? `U+${bad.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+    throw new TypeError(`header ${JSON.stringify(name)}: a value contains ${what}, which an HTTP header cannot carry`);
+  }
+}
+
 /**
  * POSTs each write as one request to a URL over keep-alive connections. 2xx and 3xx are
- * success, as in Distribution; redirects are not followed.
+ * success, as in Distribution; redirects are not followed. The URL is parsed and the
+ * configured headers checked at construction: either, when invalid, throws a TypeError.
  */
 export class HttpSink implements Sink {
-  private readonly client: Axios;
-  private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 4 });
-  private readonly httpsAgent: https.Agent;
+  private readonly transport: HttpTransport;
   private readonly hooks: HttpSinkHooks;
   private readonly encode: (events: readonly Event[]) => EncodedRequest;
   /** User-Agent and the configured headers, sent with every request. */
@@ -90,22 +114,13 @@ export class HttpSink implements Sink {
   ) {
     this.hooks = options.hooks ?? {};
     this.encode = options.encode ?? payloadEncoder('distribution', options.version);
-    this.httpsAgent = options.httpsAgent ?? new https.Agent({ keepAlive: true, maxSockets: 4 });
     this.staticHeaders = { 'User-Agent': 'registry-notifications' };
-    for (const [name, values] of Object.entries(options.headers ?? {})) this.staticHeaders[name] = [...values];
+    for (const [name, values] of Object.entries(options.headers ?? {})) {
+      checkHeader(name, values);
+      this.staticHeaders[name] = [...values];
+    }
     for (const name of Object.keys(this.staticHeaders)) this.staticNames.set(name.toLowerCase(), name);
-    // An Axios of its own rather than axios.create(): without axios's global defaults
-    // (a header table per method, JSON transforms, form-data support) each request merges
-    // a handful of fields instead of dozens, which halves axios's CPU per request.
-    this.client = new Axios({
-      timeout: options.timeoutMs ?? 1000,
-      adapter: keepAliveAdapter({ httpAgent: this.httpAgent, httpsAgent: this.httpsAgent }),
-      // Every status is an answer; we judge it ourselves. Redirects are not followed.
-      validateStatus: () => true,
-      // The body is sent as encoded and the answer's body is not read.
-      transformRequest: [],
-      transformResponse: [],
-    });
+    this.transport = new HttpTransport(url, { timeoutMs: options.timeoutMs ?? 1000, httpsAgent: options.httpsAgent });
   }
 
   async write(events: readonly Event[]): Promise<void> {
@@ -115,16 +130,9 @@ export class HttpSink implements Sink {
     let status: number;
     let retryAfter: string | undefined;
     try {
-      // Headers go straight to the transport, later ones replacing earlier ones of the same
-      // name: axios's header normalization costs more per header than the HMAC itself.
-      const res = await this.client.request({
-        method: 'post',
-        url: this.url,
-        data: encoded.body,
-        [TRANSPORT_HEADERS]: this.headersWith(encoded.headers, signature),
-      } as AxiosRequestConfig<string>);
+      const res = await this.transport.post(encoded.body, this.headersWith(encoded.headers, signature));
       status = res.status;
-      retryAfter = res.headers['retry-after'] as string | undefined;
+      if (status === 429 || status === 503) retryAfter = res.headers['retry-after'];
     } catch (err) {
       const error = new HttpDeliveryError(this.url, err as Error);
       this.hooks.error?.(error, events, performance.now() - started);
@@ -177,7 +185,6 @@ export class HttpSink implements Sink {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.httpAgent.destroy();
-    if (!this.options.httpsAgent) this.httpsAgent.destroy();
+    this.transport.close();
   }
 }

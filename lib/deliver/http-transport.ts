@@ -1,79 +1,112 @@
 import http from 'node:http';
 import https from 'node:https';
-import { AxiosError, type AxiosAdapter, type AxiosResponse, type InternalAxiosRequestConfig } from 'axios';
 
-/** A request config key whose headers the adapter adds as they are, past axios. */
-export const TRANSPORT_HEADERS = 'transportHeaders';
+/** What the endpoint answered. Its body has been read to the end and discarded. */
+export interface TransportResponse {
+  readonly status: number;
+  readonly headers: http.IncomingHttpHeaders;
+}
 
-export interface KeepAliveAdapterOptions {
-  httpAgent: http.Agent;
-  httpsAgent: https.Agent;
+export interface HttpTransportOptions {
+  /**
+   * Deadline in ms for one request, from its start until the whole answer (status line,
+   * headers and body) has arrived. 0 means none.
+   */
+  timeoutMs: number;
+  /** Agent for `https:` URLs, e.g. one trusting a private CA. The caller owns it: `close` leaves it alone. */
+  httpsAgent?: https.Agent;
+  /** Connections kept open by an agent the transport makes itself. @default 4 */
+  maxSockets?: number;
+}
+
+/** A request outlived its deadline; the request was destroyed. */
+export class HttpTimeoutError extends Error {
+  override readonly name = 'HttpTimeoutError';
+  readonly code = 'ETIMEDOUT';
+  constructor(readonly timeoutMs: number) {
+    super(`timeout of ${timeoutMs}ms exceeded`);
+  }
 }
 
 /**
- * A lean axios adapter for webhook POSTs: one request over a keep-alive agent, the body
- * sent as given, the answer's status and headers read and its body discarded. axios's
- * own Node adapter does much more per request (redirects, proxies, decompression,
- * streams) and costs about twice the CPU, which caps one-event-per-POST delivery.
+ * POSTs string bodies to one URL over keep-alive connections, with nothing between the
+ * caller and `node:http`: no redirects, proxies, decompression or body parsing. The URL
+ * is parsed once, at construction; an invalid URL or a scheme other than `http:` and
+ * `https:` throws a TypeError there.
  */
-export function keepAliveAdapter(options: KeepAliveAdapterOptions): AxiosAdapter {
-  // A sink posts to one URL: parse it once, not per request.
-  let lastUrl: string | undefined;
-  let target: { url: URL; hostname: string; path: string } | undefined;
-  const parse = (href: string, base?: string) => {
-    const key = base ? `${base} ${href}` : href;
-    if (key !== lastUrl || !target) {
-      const url = new URL(href, base);
-      target = { url, hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'), path: url.pathname + url.search };
-      lastUrl = key;
-    }
-    return target;
-  };
-  return (config: InternalAxiosRequestConfig) =>
-    new Promise<AxiosResponse>((resolve, reject) => {
-      const { url, hostname, path } = parse(config.url!, config.baseURL);
-      const secure = url.protocol === 'https:';
-      const body = typeof config.data === 'string' || Buffer.isBuffer(config.data) ? config.data : JSON.stringify(config.data ?? '');
-      const headers: Record<string, string | string[]> = {};
-      for (const [name, value] of Object.entries(config.headers.toJSON())) {
-        if (value !== undefined && value !== null) headers[name] = Array.isArray(value) ? value : String(value);
-      }
-      // Node sets each header by its name in any case: these replace configured ones.
-      Object.assign(headers, (config as { [TRANSPORT_HEADERS]?: Record<string, string | string[]> })[TRANSPORT_HEADERS]);
-      headers['Content-Length'] = String(Buffer.byteLength(body));
-      const transport = secure ? https : http;
-      const req = transport.request(
-        {
-          protocol: url.protocol,
-          hostname,
-          port: url.port || (secure ? 443 : 80),
-          path,
-          method: (config.method ?? 'post').toUpperCase(),
-          headers,
-          agent: secure ? options.httpsAgent : options.httpAgent,
-        },
-        (res) => {
-          res.resume();
-          res.once('end', () =>
-            resolve({
-              status: res.statusCode ?? 0,
-              statusText: res.statusMessage ?? '',
-              // Raw headers: normalizing them costs more than the few we read.
-              headers: res.headers as Record<string, string>,
-              config,
-              data: '',
-              request: req,
-            }),
-          );
-          res.once('error', (err) => reject(AxiosError.from(err, AxiosError.ERR_NETWORK, config, req)));
-        },
-      );
-      if (config.timeout) {
-        req.setTimeout(config.timeout, () => {
-          req.destroy(new AxiosError(`timeout of ${config.timeout}ms exceeded`, AxiosError.ETIMEDOUT, config, req));
+export class HttpTransport {
+  private readonly request: typeof http.request;
+  private readonly target: http.RequestOptions;
+  private readonly agent: http.Agent;
+  private readonly ownsAgent: boolean;
+  private readonly timeoutMs: number;
+
+  constructor(
+    readonly url: string,
+    options: HttpTransportOptions,
+  ) {
+    const parsed = new URL(url);
+    const secure = parsed.protocol === 'https:';
+    if (!secure && parsed.protocol !== 'http:') throw new TypeError(`${url}: unsupported scheme ${parsed.protocol}; use http: or https:`);
+    this.timeoutMs = options.timeoutMs;
+    this.request = secure ? https.request : http.request;
+    const own = { keepAlive: true, maxSockets: options.maxSockets ?? 4 };
+    const given = secure ? options.httpsAgent : undefined;
+    this.ownsAgent = given === undefined;
+    this.agent = given ?? (secure ? new https.Agent(own) : new http.Agent(own));
+    this.target = {
+      method: 'POST',
+      protocol: parsed.protocol,
+      hostname: parsed.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: parsed.port || (secure ? 443 : 80),
+      path: parsed.pathname + parsed.search,
+      agent: this.agent,
+    };
+  }
+
+  /**
+   * POSTs `body` with `headers` and a Content-Length of its UTF-8 byte length (replacing
+   * one in `headers`). Resolves with the answer's status and headers, whatever the status,
+   * once its body has ended. Rejects with the underlying error when there is no whole
+   * answer (refused, reset, TLS failure) and with an `HttpTimeoutError` past the deadline.
+   * `headers` is not modified.
+   */
+  post(body: string, headers: http.OutgoingHttpHeaders): Promise<TransportResponse> {
+    return new Promise<TransportResponse>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const fail = (err: Error) => {
+        clearTimeout(timer);
+        reject(err);
+      };
+      const req = this.request({ ...this.target, headers }, (res) => {
+        res.on('error', fail);
+        res.once('end', () => {
+          clearTimeout(timer);
+          resolve({
+            status: res.statusCode ?? 0,
+            // Node builds `headers` from the raw list on first read; most answers never need it.
+            get headers() {
+              return res.headers;
+            },
+          });
         });
+        res.resume();
+      });
+      req.on('error', fail);
+      if (this.timeoutMs > 0) {
+        timer = setTimeout(() => {
+          const err = new HttpTimeoutError(this.timeoutMs);
+          reject(err);
+          req.destroy(err);
+        }, this.timeoutMs);
       }
-      req.once('error', (err) => reject(err instanceof AxiosError ? err : AxiosError.from(err, (err as NodeJS.ErrnoException).code, config, req)));
+      req.setHeader('Content-Length', Buffer.byteLength(body));
       req.end(body);
     });
+  }
+
+  /** Destroys the agent the transport made, and with it its connections; a caller's agent is left open. */
+  close(): void {
+    if (this.ownsAgent) this.agent.destroy();
+  }
 }

@@ -8,6 +8,7 @@ import { MemoryStore } from '../../lib/stores/memory-store';
 import type { BreakerState } from '../../lib/deliver/breaker';
 import { makeEvent, makeEvents } from '../helpers/events';
 import { TestReceiver } from '../helpers/http-receiver';
+import { sleep, waitFor } from '../helpers/wait';
 
 // Per-endpoint options beyond Distribution: batching, signing, formats, smarter retries.
 describe('Endpoint options beyond Distribution', () => {
@@ -85,7 +86,9 @@ describe('Endpoint options beyond Distribution', () => {
     const e = new Endpoint({ name: 'gone', url: receiver.url, backoffMs: 1 }, { store, onError: (err) => errors.push(err.message) });
     await e.write(makeEvents(2));
     await receiver.until((r) => r.requests.length === 1);
-    await new Promise((r) => setTimeout(r, 30));
+    await waitFor(() => e.gone !== undefined, { describe: () => e.stats.snapshot() });
+    // Negative window: a retry of the 410 (backoff 1ms) would arrive within it.
+    await sleep(30);
     await e.write(makeEvents(1)); // after it is gone: dropped and counted
     await e.close();
     expect(receiver.requests).toHaveLength(1);

@@ -6,6 +6,7 @@ import type { Event } from '../../lib';
 import { Registry } from 'prom-client';
 import { makeEvent, makeEvents } from '../helpers/events';
 import { TestReceiver } from '../helpers/http-receiver';
+import { waitFor } from '../helpers/wait';
 
 describe('Endpoint', () => {
   let receiver: TestReceiver;
@@ -61,7 +62,7 @@ describe('Endpoint', () => {
       { store, drainTimeoutMs: 50, onError: () => undefined },
     );
     await e.write(makeEvents(2));
-    await new Promise((r) => setTimeout(r, 30));
+    await waitFor(() => e.stats.snapshot().State === 'open', { describe: () => e.stats.snapshot() });
     await e.close();
     expect(await store.pending()).toBe(2);
     expect(e.stats.snapshot().Errors).toBeGreaterThanOrEqual(1);

@@ -1,7 +1,10 @@
+import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { decodeEnvelope, encodeEnvelope, HttpDeliveryError, HttpSink, HttpStatusError, parseRetryAfter, verifyWebhook, webhookSigner, type Event } from '../../lib';
+import { decodeEnvelope, encodeEnvelope, verifyWebhook, type Event } from '../../lib';
+import { HttpDeliveryError, HttpSink, HttpStatusError, parseRetryAfter } from '../../lib/deliver/http-sink';
+import { webhookSigner } from '../../lib/codec/signing';
 import { makeEvents } from '../helpers/events';
 import { TestReceiver } from '../helpers/http-receiver';
 import { selfSignedCert } from '../helpers/tls';
@@ -117,14 +120,104 @@ describe('HttpSink', () => {
   });
 
   it('reports a timeout as an error', async () => {
-    const server = net.createServer(() => undefined); // accepts, never answers
+    const server = net.createServer((socket) => socket.resume()); // reads, never answers
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const sink = new HttpSink(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, { timeoutMs: 50 });
     const err = await sink.write(makeEvents(1)).catch((e) => e);
     expect(err).toBeInstanceOf(HttpDeliveryError);
     expect(err.message).toMatch(/timeout/i);
     await sink.close();
-    server.close();
+    await new Promise((r) => server.close(r));
+  });
+
+  describe('deadline', () => {
+    let server: http.Server;
+    let url: string;
+    /** Answers each request as `answer` says; the sink under test has `timeoutMs: 300`. */
+    async function serve(answer: (req: http.IncomingMessage, res: http.ServerResponse) => void): Promise<void> {
+      server = http.createServer((req, res) => {
+        req.resume();
+        req.on('end', () => answer(req, res));
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    }
+    afterEach(async () => {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    });
+
+    it('bounds the whole answer: a body trickled a byte every 100 ms fails the write', async () => {
+      const length = 600; // 60 s of trickle: only the deadline ends the write first
+      let sent = 0;
+      await serve((_req, res) => {
+        res.writeHead(200, { 'Content-Length': length });
+        const tick = setInterval(() => {
+          res.write('x');
+          if (++sent === length) {
+            clearInterval(tick);
+            res.end();
+          }
+        }, 100);
+        res.on('close', () => clearInterval(tick));
+      });
+      const { calls, hooks } = recorder();
+      const sink = new HttpSink(url, { timeoutMs: 300, hooks });
+      const err = await sink.write(makeEvents(1)).catch((e) => e);
+      expect(err).toBeInstanceOf(HttpDeliveryError);
+      expect(err.message).toBe(`POST ${url}: timeout of 300ms exceeded`);
+      expect(sent).toBeLessThan(length);
+      expect(calls).toEqual(['error x1']);
+      await sink.close();
+    }, 10_000);
+
+    it('bounds the wait for the status line and headers', async () => {
+      await serve((_req, res) => {
+        const later = setTimeout(() => res.writeHead(200).end(), 60_000);
+        res.on('close', () => clearTimeout(later));
+      });
+      const sink = new HttpSink(url, { timeoutMs: 300 });
+      const err = await sink.write(makeEvents(1)).catch((e) => e);
+      expect(err).toBeInstanceOf(HttpDeliveryError);
+      expect(err.message).toMatch(/timeout of 300ms exceeded/);
+      await sink.close();
+    }, 10_000);
+
+    it('delivers again on a fresh connection after a deadline', async () => {
+      let stalled = false;
+      await serve((_req, res) => {
+        if (!stalled) stalled = true; // the first answer never comes
+        else res.writeHead(200).end();
+      });
+      const sink = new HttpSink(url, { timeoutMs: 300 });
+      await expect(sink.write(makeEvents(1))).rejects.toThrow(/timeout of 300ms exceeded/);
+      await expect(sink.write(makeEvents(1))).resolves.toBeUndefined();
+      await sink.close();
+    }, 10_000);
+  });
+
+  describe('configured headers', () => {
+    it.each([
+      ['CR', 'token\rX-Injected: 1'],
+      ['LF', 'token\nX-Injected: 1'],
+      ['NUL', 'token\0'],
+    ])('refuses a value with %s at construction, naming the header', (what, value) => {
+      const make = () => new HttpSink(receiver.url, { headers: { Accept: ['*/*'], 'X-Token': ['fine', value] } });
+      expect(make).toThrow(TypeError);
+      expect(make).toThrow(`header "X-Token": a value contains ${what}`);
+    });
+
+    it('refuses a name that is not an HTTP token at construction', () => {
+      expect(() => new HttpSink(receiver.url, { headers: { 'X Token': ['a'] } })).toThrow(new TypeError('header "X Token": the name is not a valid HTTP token'));
+    });
+
+    it('accepts tabs and Latin-1 text in values', async () => {
+      await new HttpSink(receiver.url, { headers: { 'X-Note': ['caf\u00e9'] } }).close();
+      const sink = new HttpSink(receiver.url, { headers: { 'X-Note': ['a\tb'] } });
+      await sink.write(makeEvents(1));
+      expect(receiver.requests[0].headers['x-note']).toBe('a\tb');
+      await sink.close();
+    });
   });
 
   describe('over TLS', () => {

@@ -8,6 +8,7 @@ import { TestReceiver } from '../helpers/http-receiver';
 import { MemoryRepository } from '../helpers/memory-repository';
 import { deletePrefix, describeWithRedis, REDIS_URL, uniquePrefix } from '../helpers/redis';
 import { HoldingProxy } from '../helpers/tcp-proxy';
+import { sleep, waitFor } from '../helpers/wait';
 
 const manifest = {
   mediaType: 'application/vnd.oci.image.manifest.v1+json',
@@ -35,11 +36,18 @@ function makeApp(notifications: Notifications) {
     await repo(req).manifests.put(manifest, { tag: req.params.tag });
     res.status(500).json({ errors: [{ code: 'UNKNOWN', message: 'disk full after write' }] });
   });
+  // Stores the manifest, then answers only after 10s, unless the client has gone by then.
+  const slow = { stored: false, closed: false };
   app.put('/v2/demo/app/slow/:tag', async (req, res) => {
     await repo(req).manifests.put(manifest, { tag: req.params.tag });
-    setTimeout(() => {
+    slow.stored = true;
+    const answer = setTimeout(() => {
       if (!res.destroyed) res.status(201).end();
-    }, 300);
+    }, 10_000);
+    res.on('close', () => {
+      clearTimeout(answer);
+      slow.closed = true;
+    });
   });
   app.delete('/v2/demo/app/manifests/:digest', async (req, res) => {
     const r = repo(req);
@@ -51,7 +59,7 @@ function makeApp(notifications: Notifications) {
   app.use((err: Error, _req: Request, res: express.Response, _next: express.NextFunction) => {
     res.status(404).json({ errors: [{ code: 'MANIFEST_UNKNOWN', message: err.message }] });
   });
-  return { app, storage };
+  return { app, storage, slow };
 }
 
 describe('createNotifications middleware', () => {
@@ -120,16 +128,17 @@ describe('createNotifications middleware', () => {
 
   it('drops the events of a request the client aborts', async () => {
     notifications = createNotifications(config());
-    const { app } = makeApp(notifications);
+    const { app, slow } = makeApp(notifications);
     const server = app.listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
     const port = (server.address() as { port: number }).port;
     const aborter = new AbortController();
     const pending = fetch(`http://127.0.0.1:${port}/v2/demo/app/slow/v1`, { method: 'PUT', signal: aborter.signal }).catch((e) => e);
-    await new Promise((r) => setTimeout(r, 100));
+    await waitFor(() => slow.stored, { describe: () => slow });
     aborter.abort();
     await pending;
-    await new Promise((r) => setTimeout(r, 300));
+    // Once the server has seen the client go, the request's events are dropped or (wrongly) queued ahead of 'after'.
+    await waitFor(() => slow.closed, { describe: () => slow });
     await request(app).put('/v2/demo/app/manifests/after').expect(201);
     await receiver.until((r) => r.events.length >= 1);
     await notifications.close();
@@ -212,7 +221,7 @@ describeWithRedis('a success response and the store (Redis behind a link we can 
       endpoints: [{ name: 'test', url: 'http://127.0.0.1:9/', backoff: '1m' }],
     });
     await notifications.ready();
-    return makeApp(notifications).app;
+    return makeApp(notifications);
   };
   afterEach(async () => {
     proxy.release();
@@ -223,14 +232,17 @@ describeWithRedis('a success response and the store (Redis behind a link we can 
   });
 
   it('ends only once the store holds the request’s events, so a crash after the response loses none', async () => {
-    const app = await setup('30s');
+    const { app, storage } = await setup('30s');
     proxy.hold(); // the XADD waits in the proxy
     let answered = false;
     const response = request(app).put('/v2/demo/app/manifests/v1').then((res) => {
       answered = true;
       return res;
     });
-    await new Promise((r) => setTimeout(r, 300));
+    // The route has stored the manifest and ended the response, which now waits on the XADD.
+    await waitFor(() => storage.tagMap.has('v1'), { describe: () => [...storage.tagMap.keys()] });
+    // Negative window: a response that did not wait for the store would arrive within it.
+    await sleep(200);
     expect(answered).toBe(false);
     expect(await redis.xlen(stream)).toBe(0);
     proxy.release();
@@ -239,12 +251,12 @@ describeWithRedis('a success response and the store (Redis behind a link we can 
   });
 
   it('waits no longer than queue.committimeout, and the event still reaches the store', async () => {
-    const app = await setup('50ms');
+    const { app } = await setup('50ms');
     proxy.hold();
     expect((await request(app).put('/v2/demo/app/manifests/v1')).status).toBe(201);
     expect(await redis.xlen(stream)).toBe(0); // answered while the store had not got it
     proxy.release();
-    for (let i = 0; i < 100 && (await redis.xlen(stream)) === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(async () => (await redis.xlen(stream)) > 0, { describe: async () => `XLEN ${await redis.xlen(stream)}` });
     expect(await redis.xlen(stream)).toBe(1);
   });
 });

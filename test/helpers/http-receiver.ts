@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { decodeEnvelope, type Event } from '../../lib';
+import { testTimeLeftMs } from './wait';
 
 export interface ReceivedRequest {
   method: string;
@@ -55,16 +56,16 @@ export class TestReceiver {
   }
 
   /**
-   * Resolves once `pred` holds for what has been received; rejects after `timeoutMs`
-   * with what did arrive, so a test that waits in vain says what it was waiting on.
+   * Resolves once `pred` holds for what has been received. Rejects after `timeoutMs`
+   * (by default testTimeLeftMs(): within the running test's time limit) with what did
+   * arrive, so a test that waits in vain says what it was waiting on.
    */
-  until(pred: (r: this) => boolean, timeoutMs = 60_000): Promise<void> {
+  until(pred: (r: this) => boolean, timeoutMs = testTimeLeftMs()): Promise<void> {
     if (pred(this)) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== check);
-        const ids = new Set(this.events.map((e) => e.id));
-        reject(new Error(`receiver: still waiting after ${timeoutMs}ms for ${pred.toString()}; got ${this.requests.length} requests, ${this.events.length} events (${ids.size} distinct ids)`));
+        reject(new Error(`receiver: still waiting after ${timeoutMs}ms for ${pred.toString()}; got ${this.received()}`));
       }, timeoutMs);
       const check = () => {
         if (pred(this)) {
@@ -74,6 +75,14 @@ export class TestReceiver {
       };
       this.waiters.push(check);
     });
+  }
+
+  /** A summary of what arrived: counts, then the last requests and events. */
+  private received(): string {
+    const ids = new Set(this.events.map((e) => e.id));
+    const requests = this.requests.slice(-5).map((r) => `${r.method} ${r.url} ${r.headers['content-type'] ?? '-'} ${r.body.length}B`);
+    const events = this.events.slice(-10).map((e) => `${e.action} ${e.target.repository ?? '-'}${e.target.tag ? ':' + e.target.tag : ''} ${e.id}`);
+    return `${this.requests.length} requests, ${this.events.length} events (${ids.size} distinct ids); last requests [${requests.join('; ')}]; last events [${events.join('; ')}]`;
   }
 
   private wake(): void {

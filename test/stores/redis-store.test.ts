@@ -7,6 +7,7 @@ import { makeEvent, makeEvents } from '../helpers/events';
 import { deletePrefix, describeWithRedis, REDIS_URL, uniquePrefix } from '../helpers/redis';
 import { RedisDeadLetterStore } from '../../lib/stores/redis-dead-letters';
 import { describeDeadLetterContract, describeStoreContract, drain } from './store-contract';
+import { sleep, waitFor } from '../helpers/wait';
 
 const FOREVER_MS = 10 * 60 * 1000;
 const never = () => new AbortController().signal;
@@ -35,6 +36,11 @@ describeWithRedis('RedisStore', () => {
       admin = new Redis(REDIS_URL);
     });
     afterAll(() => admin.quit());
+    /** CLIENT LIST's line for the store's blocking connection, whose id the store keeps to itself. */
+    const blockingConnection = async (store: RedisStore): Promise<string> => {
+      const id = (store as unknown as { blockingId?: number }).blockingId;
+      return id === undefined ? '(no blocking connection id)' : String(await admin.call('CLIENT', 'LIST', 'ID', String(id))).trim();
+    };
     afterEach(async () => {
       await Promise.all(stores.splice(0).map((s) => s.close()));
     });
@@ -89,8 +95,8 @@ describeWithRedis('RedisStore', () => {
       const events = makeEvents(2);
       await slow.append(events);
       expect(await slow.take(10, never(), 0)).toHaveLength(2);
-      // Four claim timeouts later the slow consumer still holds them...
-      await new Promise((r) => setTimeout(r, 400));
+      // Negative window: four claim timeouts later the slow consumer still holds them...
+      await sleep(400);
       expect(await other.take(10, never(), 0)).toEqual([]);
       // ...until it stops: then the other consumer takes them over.
       await slow.close();
@@ -134,7 +140,8 @@ describeWithRedis('RedisStore', () => {
     it('ends a waiting take with nothing when closed, then refuses use', async () => {
       const store = await connect({ queue: `close-${++queues}`, consumer: 'c' });
       const taking = store.take(5, never(), FOREVER_MS);
-      await new Promise((r) => setTimeout(r, 30));
+      // Until its XREADGROUP blocks in Redis.
+      await waitFor(async () => / flags=\S*b\S* .* cmd=xreadgroup /.test(await blockingConnection(store)), { describe: () => blockingConnection(store) });
       await store.close();
       await expect(taking).resolves.toEqual([]);
       await expect(store.append(makeEvents(1))).rejects.toBeInstanceOf(StoreClosedError);

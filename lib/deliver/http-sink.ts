@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type https from 'node:https';
+import { DEFAULTS } from '../config/defaults';
 import type { EnvelopeVersion, Event } from '../model/event';
 import { payloadEncoder, type EncodedRequest } from '../codec/payload';
 import { HttpTransport } from './http-transport';
@@ -114,13 +115,13 @@ export class HttpSink implements Sink {
   ) {
     this.hooks = options.hooks ?? {};
     this.encode = options.encode ?? payloadEncoder('distribution', options.version);
-    this.staticHeaders = { 'User-Agent': 'registry-notifications' };
+    this.staticHeaders = { 'User-Agent': DEFAULTS.http.userAgent };
     for (const [name, values] of Object.entries(options.headers ?? {})) {
       checkHeader(name, values);
       this.staticHeaders[name] = [...values];
     }
     for (const name of Object.keys(this.staticHeaders)) this.staticNames.set(name.toLowerCase(), name);
-    this.transport = new HttpTransport(url, { timeoutMs: options.timeoutMs ?? 1000, httpsAgent: options.httpsAgent });
+    this.transport = new HttpTransport(url, { timeoutMs: options.timeoutMs ?? DEFAULTS.endpoint.timeoutMs, httpsAgent: options.httpsAgent });
   }
 
   async write(events: readonly Event[]): Promise<void> {

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
+import { DEFAULTS } from '../config/defaults';
 
 /** What the endpoint answered. Its body has been read to the end and discarded. */
 export interface TransportResponse {
@@ -50,7 +51,7 @@ export class HttpTransport {
     if (!secure && parsed.protocol !== 'http:') throw new TypeError(`${url}: unsupported scheme ${parsed.protocol}; use http: or https:`);
     this.timeoutMs = options.timeoutMs;
     this.request = secure ? https.request : http.request;
-    const own = { keepAlive: true, maxSockets: options.maxSockets ?? 4 };
+    const own = { keepAlive: true, maxSockets: options.maxSockets ?? DEFAULTS.http.maxSockets };
     const given = secure ? options.httpsAgent : undefined;
     this.ownsAgent = given === undefined;
     this.agent = given ?? (secure ? new https.Agent(own) : new http.Agent(own));

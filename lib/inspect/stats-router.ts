@@ -1,4 +1,5 @@
 import express from 'express';
+import { DEFAULTS } from '../config/defaults';
 import type { Notifications } from '../notifications';
 
 export interface StatsRouterOptions {
@@ -18,7 +19,7 @@ const escapeHtml = (text: unknown) =>
  * (or no body to replay them all). Serve them on an address only operators reach.
  */
 export function createStatsRouter(notifications: Notifications, options: StatsRouterOptions = {}): express.Router {
-  const refreshSec = options.refreshSec ?? 2;
+  const refreshSec = options.refreshSec ?? DEFAULTS.statsRouter.refreshSec;
   const router = express.Router();
 
   router.get('/debug/vars', (_req, res) => {

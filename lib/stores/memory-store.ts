@@ -1,3 +1,4 @@
+import { DEFAULTS } from '../config/defaults';
 import type { Event } from '../model/event';
 import { StoreFullError, type QueueStore, type StoredEvent } from './queue-store';
 
@@ -20,7 +21,7 @@ export class MemoryStore implements QueueStore {
   private waiters = new Set<() => void>();
 
   constructor(options: MemoryStoreOptions = {}) {
-    this.limit = options.limit ?? 0;
+    this.limit = options.limit ?? DEFAULTS.queue.limit;
   }
 
   async append(events: readonly Event[]): Promise<void> {
@@ -31,7 +32,7 @@ export class MemoryStore implements QueueStore {
     for (const wake of this.waiters) wake();
   }
 
-  async take(max: number, signal: AbortSignal, waitMs = 1000): Promise<StoredEvent[]> {
+  async take(max: number, signal: AbortSignal, waitMs = DEFAULTS.stores.takeWaitMs): Promise<StoredEvent[]> {
     if (this.head >= this.items.length && !signal.aborted) {
       await new Promise<void>((resolve) => {
         const done = () => {

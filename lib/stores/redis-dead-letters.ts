@@ -26,7 +26,7 @@ export class RedisDeadLetterStore implements DeadLetterStore {
   private closed = false;
 
   constructor(options: RedisDeadLetterStoreOptions) {
-    this.key = `${options.prefix ?? 'regnotify'}:dead:${options.queue}`;
+    this.key = `${options.prefix ?? DEFAULTS.queue.prefix}:dead:${options.queue}`;
     this.ownsClient = !options.client;
     this.client = options.client ?? new (redisDriver('the redis dead-letter store'))(options.url!, { lazyConnect: true, maxRetriesPerRequest: 2 });
     if (this.ownsClient) this.client.on('error', () => undefined); // surfaced by the failing command

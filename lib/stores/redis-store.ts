@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import type Redis from 'ioredis';
+import { DEFAULTS } from '../config/defaults';
 import { redisDriver } from './drivers';
 import { decodeEvent, encodeEvent } from '../codec/envelope';
 import type { Event } from '../model/event';
@@ -42,14 +43,6 @@ export interface RedisStoreOptions {
   onConnectionError?(err: Error): void;
 }
 
-const DEFAULT_REDIS_OPTIONS = {
-  prefix: 'regnotify',
-  claimIdleMs: 60_000, // 1 min
-  connectTimeoutMs: 2000, // 2s
-  waitMs: 1000, // 1s, as MemoryStore
-  group: 'delivery',
-};
-
 type StreamEntry = [id: string, fields: string[] | null];
 
 /**
@@ -65,7 +58,7 @@ export class RedisStore implements QueueStore {
   /** The stream key. */
   readonly key: string;
   readonly consumer: string;
-  private readonly group = DEFAULT_REDIS_OPTIONS.group;
+  private readonly group = DEFAULTS.stores.redisGroup;
   private readonly corruptKey: string;
   private readonly claimIdleMs: number;
   private readonly connectTimeoutMs: number;
@@ -98,12 +91,12 @@ export class RedisStore implements QueueStore {
       throw new TypeError('redis store: give exactly one of the options "url" and "client"');
     }
     this.options = options;
-    const prefix = options.prefix ?? DEFAULT_REDIS_OPTIONS.prefix;
+    const prefix = options.prefix ?? DEFAULTS.queue.prefix;
     this.key = `${prefix}:queue:${options.queue}`;
     this.corruptKey = `${prefix}:corrupt:${options.queue}`;
     this.consumer = options.consumer ?? `${hostname()}-${process.pid}`;
-    this.claimIdleMs = options.claimIdleMs ?? DEFAULT_REDIS_OPTIONS.claimIdleMs;
-    this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_REDIS_OPTIONS.connectTimeoutMs;
+    this.claimIdleMs = options.claimIdleMs ?? DEFAULTS.queue.claimIdleMs;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULTS.stores.redisConnectTimeoutMs;
     this.ownsClient = !options.client;
     // No reconnecting until open() has succeeded once: a server that is not there at
     // start-up is reported, not retried in the background.
@@ -200,7 +193,7 @@ export class RedisStore implements QueueStore {
    * Returns, oldest first: entries taken over from consumers idle for `claimIdleMs`, then
    * this consumer's own unacknowledged entries, then new ones. One take runs at a time.
    */
-  take(max: number, signal: AbortSignal, waitMs = DEFAULT_REDIS_OPTIONS.waitMs): Promise<StoredEvent[]> {
+  take(max: number, signal: AbortSignal, waitMs = DEFAULTS.stores.takeWaitMs): Promise<StoredEvent[]> {
     const run = this.takeChain.then(() => this.takeNow(max, signal, waitMs));
     this.takeChain = run.catch(() => undefined);
     return run;

@@ -1,6 +1,7 @@
 import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type Database from 'better-sqlite3';
+import { DEFAULTS } from '../config/defaults';
 import { sqliteDriver } from './drivers';
 import { decodeEvent, encodeEvent } from '../codec/envelope';
 import type { Event } from '../model/event';
@@ -36,13 +37,6 @@ export interface SqliteStoreOptions {
   onCorrupt?(err: Error): void;
 }
 
-const DEFAULT_SQLITE_OPTIONS = {
-  pollMs: 1000, // 1s
-  busyTimeoutMs: 5000, // 5s
-  synchronous: 'normal' as const,
-  waitMs: 1000, // 1s, as MemoryStore
-};
-
 /** The schema version this code writes; a newer file is refused rather than misread. */
 const SCHEMA_VERSION = 1;
 
@@ -61,10 +55,10 @@ export function openSqliteDatabase(path: string, options: OpenSqliteOptions = {}
   let db: Database.Database | undefined;
   try {
     const Sqlite = sqliteDriver();
-    db = new Sqlite(path, { timeout: options.busyTimeoutMs ?? DEFAULT_SQLITE_OPTIONS.busyTimeoutMs });
+    db = new Sqlite(path, { timeout: options.busyTimeoutMs ?? DEFAULTS.stores.sqliteBusyTimeoutMs });
     // The first statement is where SQLite reads the header and finds out what the file is.
     db.pragma('journal_mode = WAL');
-    db.pragma(`synchronous = ${(options.synchronous ?? DEFAULT_SQLITE_OPTIONS.synchronous).toUpperCase()}`);
+    db.pragma(`synchronous = ${(options.synchronous ?? DEFAULTS.stores.sqliteSynchronous).toUpperCase()}`);
     const version = db.pragma('user_version', { simple: true }) as number;
     if (version > SCHEMA_VERSION) {
       throw new Error(`schema version ${version} is newer than this library understands (${SCHEMA_VERSION})`);
@@ -127,7 +121,7 @@ export class SqliteStore implements QueueStore {
     }
     this.description = `sqlite:${options.path}`;
     this.queue = options.queue;
-    this.pollMs = options.pollMs ?? DEFAULT_SQLITE_OPTIONS.pollMs;
+    this.pollMs = options.pollMs ?? DEFAULTS.stores.sqlitePollMs;
     this.onCorrupt = options.onCorrupt;
     this.db = openSqliteDatabase(options.path, options);
     this.wakeKey = `${fileIdentity(options.path)}\0${options.queue}`;
@@ -151,7 +145,7 @@ export class SqliteStore implements QueueStore {
     for (const wake of waiters.get(this.wakeKey) ?? []) wake();
   }
 
-  async take(max: number, signal: AbortSignal, waitMs = DEFAULT_SQLITE_OPTIONS.waitMs): Promise<StoredEvent[]> {
+  async take(max: number, signal: AbortSignal, waitMs = DEFAULTS.stores.takeWaitMs): Promise<StoredEvent[]> {
     this.assertOpen('take');
     let batch = this.read(max);
     const deadline = Date.now() + waitMs;

@@ -7,7 +7,7 @@ import { HttpDeliveryError, HttpSink, HttpStatusError, parseRetryAfter } from '.
 import { webhookSigner } from '../../lib/codec/signing';
 import { makeEvents } from '../helpers/events';
 import { TestReceiver } from '../helpers/http-receiver';
-import { selfSignedCert } from '../helpers/tls';
+import { startTlsServer } from '../helpers/tls';
 
 function recorder() {
   const calls: string[] = [];
@@ -221,21 +221,14 @@ describe('HttpSink', () => {
   });
 
   describe('over TLS', () => {
-    const { key, cert } = selfSignedCert();
-    let server: https.Server;
+    let tls: Awaited<ReturnType<typeof startTlsServer>>;
     let url: string;
+    let cert: string;
     beforeAll(async () => {
-      server = https.createServer({ key, cert }, (req, res) => {
-        req.resume();
-        req.on('end', () => res.writeHead(200).end());
-      });
-      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-      url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+      tls = await startTlsServer(200);
+      ({ url, cert } = tls);
     });
-    afterAll(() => {
-      server.closeAllConnections();
-      server.close();
-    });
+    afterAll(() => tls.close());
 
     it('refuses an untrusted certificate by default', async () => {
       const sink = new HttpSink(url);

@@ -3,7 +3,7 @@ import https from 'node:https';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { HttpTimeoutError, HttpTransport } from '../../lib/deliver/http-transport';
-import { selfSignedCert } from '../helpers/tls';
+import { startTlsServer } from '../helpers/tls';
 
 interface Seen {
   url: string;
@@ -138,21 +138,14 @@ describe('HttpTransport', () => {
   });
 
   describe('over TLS', () => {
-    const { key, cert } = selfSignedCert();
-    let server: https.Server;
+    let tls: Awaited<ReturnType<typeof startTlsServer>>;
     let url: string;
+    let cert: string;
     beforeAll(async () => {
-      server = https.createServer({ key, cert }, (req, res) => {
-        req.resume();
-        req.on('end', () => res.writeHead(204).end());
-      });
-      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-      url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+      tls = await startTlsServer(204);
+      ({ url, cert } = tls);
     });
-    afterAll(async () => {
-      server.closeAllConnections();
-      await new Promise((r) => server.close(r));
-    });
+    afterAll(() => tls.close());
 
     it('rejects with the TLS error when the certificate is not trusted', async () => {
       const transport = new HttpTransport(url, { timeoutMs: 1000 });

@@ -1,3 +1,5 @@
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -16,4 +18,22 @@ export function selfSignedCert(): { key: string; cert: string } {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** An HTTPS server on 127.0.0.1 with a fresh self-signed certificate, answering every request with `status`. */
+export async function startTlsServer(status: number): Promise<{ url: string; cert: string; close(): Promise<void> }> {
+  const { key, cert } = selfSignedCert();
+  const server = https.createServer({ key, cert }, (req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(status).end());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `https://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+    cert,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    },
+  };
 }

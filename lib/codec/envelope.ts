@@ -162,12 +162,81 @@ export function decodeEnvelope(body: string | Buffer): Envelope {
   return { events: raw.map((e, i) => decodeEvent(e, `events[${i}]`)) };
 }
 
-/** Checks one decoded JSON value is an event; `where` names it in errors. */
+/** RFC 3339 as Go writes it: date, `T`, time, optional fraction, `Z` or an offset. */
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
+
+type FieldType = 'string' | 'size' | 'strings' | 'object';
+const DESCRIPTOR_FIELDS: Record<string, FieldType> = {
+  mediaType: 'string',
+  size: 'size',
+  digest: 'string',
+  urls: 'strings',
+  annotations: 'object',
+  platform: 'object',
+  data: 'string',
+  artifactType: 'string',
+};
+const TARGET_FIELDS: Record<string, FieldType> = {
+  ...DESCRIPTOR_FIELDS,
+  length: 'size',
+  repository: 'string',
+  fromRepository: 'string',
+  url: 'string',
+  tag: 'string',
+};
+const REQUEST_FIELDS: Record<string, FieldType> = { id: 'string', addr: 'string', host: 'string', method: 'string', useragent: 'string' };
+const ACTOR_FIELDS: Record<string, FieldType> = { name: 'string' };
+const SOURCE_FIELDS: Record<string, FieldType> = { addr: 'string', instanceID: 'string' };
+
+const EXPECTED: Record<FieldType, string> = {
+  string: 'a string',
+  size: 'a whole number of bytes',
+  strings: 'a list of strings',
+  object: 'an object',
+};
+
+function fits(value: unknown, type: FieldType): boolean {
+  switch (type) {
+    case 'string':
+      return typeof value === 'string';
+    case 'size':
+      return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+    case 'strings':
+      return Array.isArray(value) && value.every((v) => typeof v === 'string');
+    case 'object':
+      return isObject(value);
+  }
+}
+
+/**
+ * The fields of one record that it knows, each checked for its type; empty values are
+ * dropped (Go omits them), unknown fields are dropped, a field of the wrong type is an
+ * error naming it.
+ */
+function pickFields(src: Json, fields: Record<string, FieldType>, where: string): Json {
+  const out: Json = {};
+  for (const [key, type] of Object.entries(fields)) {
+    const v = src[key];
+    if (v === undefined || v === null || v === '' || v === 0) continue;
+    if (!fits(v, type)) throw new EnvelopeFormatError(`${where}.${key} must be ${EXPECTED[type]}, got ${JSON.stringify(v)}`);
+    out[key] = v;
+  }
+  return out;
+}
+
+function record(value: Json, name: string, where: string): Json {
+  const v = value[name];
+  if (v === undefined || v === null) return {};
+  if (!isObject(v)) throw new EnvelopeFormatError(`${where}.${name} must be an object`);
+  return v;
+}
+
+/** Checks one decoded JSON value is an event, every known field of its type; `where` names it in errors. */
 export function decodeEvent(value: unknown, where = 'event'): Event {
   if (!isObject(value)) throw new EnvelopeFormatError(`${where} must be an object`);
   const { id, timestamp, action } = value;
   if (typeof id !== 'string' || id === '') throw new EnvelopeFormatError(`${where}.id must be a non-empty string`);
-  if (typeof timestamp !== 'string' || Number.isNaN(Date.parse(timestamp))) {
+  if (typeof timestamp !== 'string' || !RFC3339.test(timestamp) || Number.isNaN(Date.parse(timestamp))) {
     throw new EnvelopeFormatError(`${where}.timestamp must be an RFC 3339 time, got ${JSON.stringify(timestamp)}`);
   }
   if (typeof action !== 'string' || !(EVENT_ACTIONS as readonly string[]).includes(action)) {
@@ -175,48 +244,34 @@ export function decodeEvent(value: unknown, where = 'event'): Event {
       `${where}.action must be one of ${EVENT_ACTIONS.join(', ')}, got ${JSON.stringify(action)}`,
     );
   }
-  for (const record of ['target', 'request', 'actor', 'source'] as const) {
-    if (value[record] !== undefined && !isObject(value[record])) {
-      throw new EnvelopeFormatError(`${where}.${record} must be an object`);
-    }
+  const rawTarget = record(value, 'target', where);
+  const request = pickFields(record(value, 'request', where), REQUEST_FIELDS, `${where}.request`);
+  const target = pickFields(rawTarget, TARGET_FIELDS, `${where}.target`) as Target;
+  if (rawTarget.references !== undefined && rawTarget.references !== null) {
+    if (!Array.isArray(rawTarget.references)) throw new EnvelopeFormatError(`${where}.target.references must be a list`);
+    target.references = rawTarget.references.map((r, i) => {
+      if (!isObject(r)) throw new EnvelopeFormatError(`${where}.target.references[${i}] must be an object`);
+      return pickFields(r, DESCRIPTOR_FIELDS, `${where}.target.references[${i}]`);
+    });
   }
-  const target = (value.target ?? {}) as Json;
-  const request = (value.request ?? {}) as Json;
   return {
     id,
     timestamp,
     action: action as Event['action'],
-    target: pickTarget(target),
+    target,
     request: {
-      id: String(request.id ?? ''),
-      ...(request.addr ? { addr: String(request.addr) } : {}),
-      ...(request.host ? { host: String(request.host) } : {}),
-      method: String(request.method ?? ''),
-      useragent: String(request.useragent ?? ''),
+      id: (request.id as string) ?? '',
+      ...(request.addr ? { addr: request.addr as string } : {}),
+      ...(request.host ? { host: request.host as string } : {}),
+      method: (request.method as string) ?? '',
+      useragent: (request.useragent as string) ?? '',
     },
-    actor: isObject(value.actor) && value.actor.name ? { name: String(value.actor.name) } : {},
-    source: pickKeys((value.source ?? {}) as Json, ['addr', 'instanceID']) as Event['source'],
+    actor: pickFields(record(value, 'actor', where), ACTOR_FIELDS, `${where}.actor`),
+    source: pickFields(record(value, 'source', where), SOURCE_FIELDS, `${where}.source`) as Event['source'],
     ...((EVENT_KINDS as readonly unknown[]).includes(value.kind) ? { kind: value.kind as EventKind } : {}),
   };
 }
 
-const DESCRIPTOR_KEYS = ['mediaType', 'size', 'digest', 'urls', 'annotations', 'platform', 'data', 'artifactType'];
-const TARGET_KEYS = [...DESCRIPTOR_KEYS, 'length', 'repository', 'fromRepository', 'url', 'tag'];
-
-function pickTarget(t: Json): Target {
-  const out = pickKeys(t, TARGET_KEYS) as Target;
-  if (Array.isArray(t.references)) out.references = t.references.map((r) => pickKeys(r as Json, DESCRIPTOR_KEYS));
-  return out;
-}
-
-function pickKeys(src: Json, keys: string[]): Json {
-  const out: Json = {};
-  for (const k of keys) {
-    const v = src[k];
-    if (v !== undefined && v !== null && v !== '' && v !== 0) out[k] = v;
-  }
-  return out;
-}
 
 function isObject(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -156,6 +156,11 @@ describe('createReceiver rejects bad input with a JSON error', () => {
     ['an array', '[]', /envelope must be a JSON object/],
     ['events not an array', '{"events": {}}', /"events" must be an array/],
     ['an object that is not an envelope', '{"hello": 1}', /not an envelope: expected a JSON object with an "events" array, got one with "hello"/],
+    ['a timestamp that is not RFC 3339', '{"events": [{"id": "x", "timestamp": "1", "action": "push"}]}', /events\[0\]\.timestamp must be an RFC 3339 time, got "1"/],
+    ['a size that is not a number', '{"events": [{"id": "x", "timestamp": "2025-01-01T00:00:00Z", "action": "push", "target": {"size": "huge"}}]}', /events\[0\]\.target\.size must be a whole number of bytes, got "huge"/],
+    ['a repository that is not a string', '{"events": [{"id": "x", "timestamp": "2025-01-01T00:00:00Z", "action": "push", "target": {"repository": ["a"]}}]}', /events\[0\]\.target\.repository must be a string/],
+    ['an actor name that is not a string', '{"events": [{"id": "x", "timestamp": "2025-01-01T00:00:00Z", "action": "push", "actor": {"name": 7}}]}', /events\[0\]\.actor\.name must be a string, got 7/],
+    ['a reference that is not an object', '{"events": [{"id": "x", "timestamp": "2025-01-01T00:00:00Z", "action": "push", "target": {"references": [1]}}]}', /events\[0\]\.target\.references\[0\] must be an object/],
     ['an event without id', '{"events": [{"timestamp": "2025-01-01T00:00:00Z", "action": "push"}]}', /events\[0\].id must be a non-empty string/],
     ['an unknown action', `{"events": [{"id": "x", "timestamp": "2025-01-01T00:00:00Z", "action": "copy"}]}`, /events\[0\].action must be one of push, pull, mount, delete, got "copy"/],
   ])('400 for %s', async (_what, body, message) => {

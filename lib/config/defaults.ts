@@ -68,6 +68,8 @@ export const DEFAULTS = deepFreeze({
   /** Receivers' duplicate detection. */
   deduplicator: {
     windowMs: 10 * 60 * 1000, // 10 minutes
+    /** Redis: how long an id stays claimed while its handler runs. */
+    claimMs: 60_000, // 1 minute
     maxEntries: 100_000,
     prefix: 'webhook:seen:',
   },

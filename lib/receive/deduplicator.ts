@@ -1,14 +1,20 @@
 import { DEFAULTS } from '../config/defaults';
 
+/** What a deduplicator knows of an id: never seen (now claimed), being handled, or handled. */
+export type Sighting = 'new' | 'handling' | 'done';
+
 /**
- * Remembers event ids for a while so that a redelivered event is recognised.
- * `firstSeen` records the id and tells whether it was new; `forget` undoes that, so an
- * event whose handling failed is processed again when the sender retries.
+ * Remembers event ids for a while so that a redelivered event is recognised. `claim`
+ * records an id as being handled; `complete` marks it handled, after which it is a
+ * duplicate for the rest of the window; `forget` undoes a claim, so an event whose
+ * handling failed is processed again when the sender retries.
  */
 export interface Deduplicator {
-  /** True the first time an id is offered within the window, false afterwards. */
-  firstSeen(id: string): Promise<boolean>;
-  /** Drops an id so that its next delivery counts as first seen. */
+  /** `new` the first time an id is offered within the window (it is now claimed), else what is known of it. */
+  claim(id: string): Promise<Sighting>;
+  /** The claimed id was handled: later deliveries of it are duplicates. */
+  complete(id: string): Promise<void>;
+  /** Drops an id so that its next delivery counts as new. */
   forget(id: string): Promise<void>;
   close(): Promise<void>;
 }
@@ -55,7 +61,7 @@ export class MemoryDeduplicator implements Deduplicator {
   private readonly windowMs: number;
   private readonly maxEntries: number;
   // A Map iterates in insertion order, so its head is always the oldest id.
-  private readonly seen = new Map<string, number>();
+  private readonly seen = new Map<string, { until: number; done: boolean }>();
   private closed = false;
 
   constructor(options: MemoryDeduplicatorOptions = {}) {
@@ -63,14 +69,20 @@ export class MemoryDeduplicator implements Deduplicator {
     this.maxEntries = positiveOption('maxEntries', options.maxEntries ?? DEFAULTS.deduplicator.maxEntries);
   }
 
-  async firstSeen(id: string): Promise<boolean> {
+  async claim(id: string): Promise<Sighting> {
     if (this.closed) throw new ClosedDeduplicatorError();
     const now = Date.now();
     this.expire(now);
-    if (this.seen.has(id)) return false;
-    this.seen.set(id, now + this.windowMs);
+    const known = this.seen.get(id);
+    if (known) return known.done ? 'done' : 'handling';
+    this.seen.set(id, { until: now + this.windowMs, done: false });
     if (this.seen.size > this.maxEntries) this.seen.delete(this.seen.keys().next().value as string);
-    return true;
+    return 'new';
+  }
+
+  async complete(id: string): Promise<void> {
+    const known = this.seen.get(id);
+    if (known) known.done = true;
   }
 
   async forget(id: string): Promise<void> {
@@ -84,7 +96,7 @@ export class MemoryDeduplicator implements Deduplicator {
   }
 
   private expire(now: number): void {
-    for (const [id, until] of this.seen) {
+    for (const [id, { until }] of this.seen) {
       if (until > now) break;
       this.seen.delete(id);
     }

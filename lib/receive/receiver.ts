@@ -73,6 +73,8 @@ export class ReceiverError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** Sent as `Retry-After` (seconds) with a status the sender should retry. */
+    readonly retryAfterSec?: number,
   ) {
     super(message);
   }
@@ -208,11 +210,27 @@ export function createReceiver(options: ReceiverOptions = {}): express.Router {
     const events = decode((req as Request & { webhookFormat: Format }).webhookFormat, req, body);
 
     const fresh: Event[] = [];
+    const claimed = new Set<string>();
+    let busy: Event | undefined;
     try {
-      for (const event of events) if (await dedupe.firstSeen(event.id)) fresh.push(event);
+      for (const event of events) {
+        // An id twice in one delivery is a duplicate of the first, not an event in progress.
+        if (claimed.has(event.id)) continue;
+        const sighting = await dedupe.claim(event.id);
+        if (sighting === 'new') {
+          fresh.push(event);
+          claimed.add(event.id);
+        } else if (sighting === 'handling') busy ??= event;
+      }
     } catch (err) {
       await Promise.allSettled(fresh.map((e) => dedupe.forget(e.id)));
       throw err;
+    }
+    if (busy) {
+      // A retry that overtook its first delivery: answering "duplicate" would lose the
+      // event should that first handling fail, so the sender is asked to come back.
+      await Promise.allSettled(fresh.map((e) => dedupe.forget(e.id)));
+      throw new ReceiverError(503, `event ${busy.id} is still being handled by an earlier delivery; retry later`, 1);
     }
 
     let handled = 0;
@@ -224,6 +242,7 @@ export function createReceiver(options: ReceiverOptions = {}): express.Router {
         } catch (err) {
           throw new EventHandlerError(event, err);
         }
+        await dedupe.complete(event.id);
         handled++;
       }
     } catch (err) {
@@ -242,6 +261,7 @@ export function createReceiver(options: ReceiverOptions = {}): express.Router {
     const { status, message } = describeError(err, limit);
     if (status >= 500) options.onError?.(err, err instanceof EventHandlerError ? err.event : undefined);
     if (res.headersSent) return;
+    if (err instanceof ReceiverError && err.retryAfterSec !== undefined) res.set('Retry-After', String(err.retryAfterSec));
     res.status(status).json({ error: message });
   });
   return router;

@@ -1,7 +1,7 @@
 import type Redis from 'ioredis';
 import { redisDriver } from '../stores/drivers';
 import { DEFAULTS } from '../config/defaults';
-import { ClosedDeduplicatorError, DeduplicatorOptionsError, positiveOption, type Deduplicator } from './deduplicator';
+import { ClosedDeduplicatorError, DeduplicatorOptionsError, positiveOption, type Deduplicator, type Sighting } from './deduplicator';
 
 export interface RedisDeduplicatorOptions {
   /** A connected ioredis client, owned by the caller (not closed by `close()`). */
@@ -18,6 +18,12 @@ export interface RedisDeduplicatorOptions {
    * @default 600000 (10 minutes)
    */
   windowMs?: number;
+  /**
+   * How long an id stays claimed while its handler runs; past it, a receiver that died
+   * mid-handling no longer holds the event back from another replica.
+   * @default 60000 (1 minute)
+   */
+  claimMs?: number;
 }
 
 /**
@@ -29,6 +35,7 @@ export class RedisDeduplicator implements Deduplicator {
   private readonly ownsClient: boolean;
   private readonly prefix: string;
   private readonly windowMs: number;
+  private readonly claimMs: number;
   private closed = false;
 
   constructor(options: RedisDeduplicatorOptions) {
@@ -37,14 +44,26 @@ export class RedisDeduplicator implements Deduplicator {
     }
     this.windowMs = Math.round(positiveOption('windowMs', options.windowMs ?? DEFAULTS.deduplicator.windowMs));
     this.prefix = options.prefix ?? DEFAULTS.deduplicator.prefix;
+    this.claimMs = Math.round(positiveOption('claimMs', options.claimMs ?? DEFAULTS.deduplicator.claimMs));
     this.ownsClient = !options.client;
     this.redis = options.client ?? new (redisDriver('RedisDeduplicator'))(options.url!, { lazyConnect: false, maxRetriesPerRequest: 2 });
   }
 
-  async firstSeen(id: string): Promise<boolean> {
+  async claim(id: string): Promise<Sighting> {
     if (this.closed) throw new ClosedDeduplicatorError();
-    const reply = await this.redis.set(this.prefix + id, '1', 'PX', this.windowMs, 'NX');
-    return reply === 'OK';
+    const key = this.prefix + id;
+    // A claim lives only `claimMs`: a receiver that dies mid-handling frees its events.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if ((await this.redis.set(key, 'handling', 'PX', this.claimMs, 'NX')) === 'OK') return 'new';
+      const state = await this.redis.get(key);
+      if (state !== null) return state === 'handling' ? 'handling' : 'done';
+    }
+    return 'handling';
+  }
+
+  async complete(id: string): Promise<void> {
+    if (this.closed) return;
+    await this.redis.set(this.prefix + id, 'done', 'PX', this.windowMs);
   }
 
   async forget(id: string): Promise<void> {

@@ -10,6 +10,7 @@ import { decodeEvent, encodeEnvelope } from '../../lib/codec/envelope';
 import type { Event } from '../../lib/model/event';
 import { createReceiver, ReceiverOptionsError, type ReceiverOptions } from '../../lib/receive/receiver';
 import { signWebhook } from '../../lib/codec/signing';
+import { waitFor } from '../helpers/wait';
 import { makeEvent, makeEvents } from '../helpers/events';
 import { loadFixtures } from '../helpers/fixtures';
 
@@ -332,31 +333,71 @@ describe('createReceiver handlers', () => {
   });
 });
 
+describe('a retry that overtakes its first delivery', () => {
+  test('is answered 503 with Retry-After while the first is handled, and handled after the first fails', async () => {
+    let release!: (ok: boolean) => void;
+    const first = new Promise<boolean>((r) => (release = r));
+    let calls = 0;
+    const app = express().use(
+      '/hooks',
+      createReceiver({
+        onEvent: async () => {
+          calls++;
+          if (calls === 1 && !(await first)) throw new Error('scanner down');
+        },
+      }),
+    );
+    const e = makeEvent('push');
+    const body = encodeEnvelope([e]);
+    const delivery = post(app, body, { 'content-type': V1 }).then((r) => r);
+    await waitFor(() => calls === 1, { describe: () => `${calls} handler calls` });
+    const retry = await post(app, body, { 'content-type': V1 });
+    expect(retry.status).toBe(503);
+    expect(retry.headers['retry-after']).toBe('1');
+    expect(retry.body.error).toMatch(`event ${e.id} is still being handled`);
+    release(false);
+    expect((await delivery).status).toBe(500);
+    // The event was never handled: the sender's next retry handles it.
+    await post(app, body, { 'content-type': V1 }).expect(200, { accepted: 1, duplicates: 0 });
+    await post(app, body, { 'content-type': V1 }).expect(200, { accepted: 0, duplicates: 1 });
+    expect(calls).toBe(2);
+  });
+
+  test('an id twice in one delivery is handled once, not held as in progress', async () => {
+    const { app, seen } = setup();
+    const e = makeEvent('pull');
+    await post(app, encodeEnvelope([e, e]), { 'content-type': V1 }).expect(200, { accepted: 1, duplicates: 1 });
+    expect(seen).toHaveLength(1);
+  });
+});
+
 describe('MemoryDeduplicator', () => {
-  test('first sighting true, then false, forget makes it new again', async () => {
+  test('new, then handling until complete, then done; forget makes it new again', async () => {
     const d = new MemoryDeduplicator();
-    expect(await d.firstSeen('a')).toBe(true);
-    expect(await d.firstSeen('a')).toBe(false);
+    expect(await d.claim('a')).toBe('new');
+    expect(await d.claim('a')).toBe('handling');
+    await d.complete('a');
+    expect(await d.claim('a')).toBe('done');
     await d.forget('a');
-    expect(await d.firstSeen('a')).toBe(true);
+    expect(await d.claim('a')).toBe('new');
     await d.close();
-    await expect(d.firstSeen('b')).rejects.toThrow(ClosedDeduplicatorError);
+    await expect(d.claim('b')).rejects.toThrow(ClosedDeduplicatorError);
   });
 
   test('ids expire after the window', async () => {
     const d = new MemoryDeduplicator({ windowMs: 5 });
-    expect(await d.firstSeen('a')).toBe(true);
+    expect(await d.claim('a')).toBe('new');
     await new Promise((r) => setTimeout(r, 20));
     expect(d.size).toBe(0);
-    expect(await d.firstSeen('a')).toBe(true);
+    expect(await d.claim('a')).toBe('new');
   });
 
   test('keeps at most maxEntries, dropping the oldest', async () => {
     const d = new MemoryDeduplicator({ maxEntries: 2 });
-    for (const id of ['a', 'b', 'c']) await d.firstSeen(id);
+    for (const id of ['a', 'b', 'c']) await d.claim(id);
     expect(d.size).toBe(2);
-    expect(await d.firstSeen('c')).toBe(false);
-    expect(await d.firstSeen('a')).toBe(true);
+    expect(await d.claim('c')).toBe('handling');
+    expect(await d.claim('a')).toBe('new');
   });
 
   test('bad options name the field', () => {
@@ -378,12 +419,17 @@ describe('RedisDeduplicator (real Redis at 127.0.0.1:6379)', () => {
     await redis.quit();
   });
 
-  test('SET NX PX: first sighting true, then false, with the window as TTL', async () => {
-    const d = new RedisDeduplicator({ client: redis, prefix, windowMs: 60_000 });
-    expect(await d.firstSeen('a')).toBe(true);
-    expect(await d.firstSeen('a')).toBe(false);
+  test('SET NX PX: a claim lives claimMs, a handled id the window', async () => {
+    const d = new RedisDeduplicator({ client: redis, prefix, windowMs: 60_000, claimMs: 5_000 });
+    expect(await d.claim('a')).toBe('new');
+    expect(await d.claim('a')).toBe('handling');
+    const claimTtl = await redis.pttl(`${prefix}a`);
+    expect(claimTtl).toBeGreaterThan(0);
+    expect(claimTtl).toBeLessThanOrEqual(5_000);
+    await d.complete('a');
+    expect(await d.claim('a')).toBe('done');
     const ttl = await redis.pttl(`${prefix}a`);
-    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeGreaterThan(5_000);
     expect(ttl).toBeLessThanOrEqual(60_000);
     await d.forget('a');
     expect(await redis.exists(`${prefix}a`)).toBe(0);
@@ -406,7 +452,7 @@ describe('RedisDeduplicator (real Redis at 127.0.0.1:6379)', () => {
       await own1.close();
       await own2.close();
     }
-    await expect(own1.firstSeen('x')).rejects.toThrow(ClosedDeduplicatorError);
+    await expect(own1.claim('x')).rejects.toThrow(ClosedDeduplicatorError);
   });
 
   test('a failed handler does not leave its id in Redis', async () => {

@@ -26,8 +26,19 @@ export interface NotificationsOptions {
   baseUrl?: string;
   /** `source.addr`: this registry's `hostname:port`. @default os.hostname() + the port the request came in on */
   sourceAddr?: string;
-  /** Who caused a request's events. @default `defaultActor`: req.user, else the Basic-auth user, else `{}` */
+  /** Who caused a request's events. @default the user authentication put on the request (`req.user`, `res.locals.user`), else `{}` */
   actor?(req: Request): ActorRecord;
+  /**
+   * With no user set by authentication, take the user name of the request's Basic
+   * `Authorization` header, unverified. Only for apps behind a proxy that checked it.
+   * @default false
+   */
+  actorFromBasicAuth?: boolean;
+  /**
+   * Build event URLs from `Forwarded` / `X-Forwarded-Proto` / `X-Forwarded-Host` when no
+   * `baseUrl` is set. @default Express's `trust proxy` setting (off unless the app sets it)
+   */
+  trustProxy?: boolean;
   /** The Prometheus registry metrics go to; never the global one. @default a new Registry */
   metricsRegistry?: Registry;
   /**
@@ -96,6 +107,8 @@ export function createNotifications(config: unknown, options: NotificationsOptio
     source,
     baseUrl: options.baseUrl,
     actor: options.actor,
+    actorFromBasicAuth: options.actorFromBasicAuth ?? false,
+    trustProxy: options.trustProxy,
     emitImmediately: options.emitImmediately ?? false,
     commitTimeoutMs: parsed.queue.commitTimeoutMs,
     includeReferences: parsed.includeReferences,

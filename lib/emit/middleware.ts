@@ -15,6 +15,10 @@ export interface EmitOptions {
   /** Base of event URLs (`http.host`); derived from each request when unset. */
   baseUrl?: string;
   actor?(req: Request): ActorRecord;
+  /** Take the actor from an unverified Basic header when no authentication set a user. */
+  actorFromBasicAuth: boolean;
+  /** Build event URLs from forwarded headers; undefined follows Express's `trust proxy`. */
+  trustProxy?: boolean;
   /** Write events as operations succeed instead of when the response does. */
   emitImmediately: boolean;
   /** Longest a success response's end waits for the store to hold its events. */
@@ -35,7 +39,8 @@ export function createEmitter(options: EmitOptions): Emitter {
   const { source } = options;
   const bridges = new WeakMap<IncomingMessage, Bridge>();
   const fixedUrls = options.baseUrl ? urlBuilderFor(options.baseUrl) : undefined;
-  const resolveActor = options.actor ?? defaultActor;
+  const resolveActor = options.actor ?? ((req: Request) => defaultActor(req, options.actorFromBasicAuth));
+  const trusts = (req: Request) => options.trustProxy ?? Boolean(req.app?.get('trust proxy'));
 
   const middleware: RequestHandler = (req: Request, res: Response, next: NextFunction) => {
     if (source.addr === undefined) source.addr = `${os.hostname()}:${req.socket.localPort}`;
@@ -49,7 +54,7 @@ export function createEmitter(options: EmitOptions): Emitter {
       req,
       new Bridge({
         sink,
-        urls: fixedUrls ?? urlBuilderFor(requestBaseUrl(req)),
+        urls: fixedUrls ?? urlBuilderFor(requestBaseUrl(req, trusts(req))),
         source,
         actor: resolveActor(req),
         request: requestRecord(req),

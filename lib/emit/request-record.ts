@@ -42,15 +42,20 @@ export function requestRecord(req: IncomingMessage): RequestRecord {
   return { id: record.id, ...(addr ? { addr } : {}), ...(host ? { host } : {}), method: record.method, useragent: record.useragent };
 }
 
+/** A host as a URL may carry it: a name or address and an optional port, nothing else. */
+const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::\d{1,5})?$/;
+
 /**
- * The scheme and host clients used to reach the registry, for event URLs:
- * `Forwarded` (proto=, host=), else `X-Forwarded-Proto` / `X-Forwarded-Host`, else the
- * connection's scheme and the `Host` header.
+ * The scheme and host clients used to reach the registry, for event URLs. Behind a
+ * proxy the registry trusts (`trustProxy`): `Forwarded` (proto=, host=), else
+ * `X-Forwarded-Proto` / `X-Forwarded-Host`. Otherwise, and for any value that is not an
+ * http or https scheme or not a plain host, the connection's scheme and the `Host` header:
+ * a client must not be able to put `javascript:` or another site in the events.
  */
-export function requestBaseUrl(req: IncomingMessage): string {
+export function requestBaseUrl(req: IncomingMessage, trustProxy = false): string {
   let proto: string | undefined;
   let host: string | undefined;
-  const forwarded = header(req, 'forwarded');
+  const forwarded = trustProxy ? header(req, 'forwarded') : undefined;
   if (forwarded) {
     for (const pair of forwarded.split(',')[0].split(';')) {
       const [k, v] = pair.split('=').map((s) => s?.trim());
@@ -60,25 +65,33 @@ export function requestBaseUrl(req: IncomingMessage): string {
       if (k.toLowerCase() === 'host') host = value;
     }
   }
-  proto ??= header(req, 'x-forwarded-proto')?.split(',')[0].trim() || undefined;
-  host ??= header(req, 'x-forwarded-host')?.split(',')[0].trim() || undefined;
-  proto ??= (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
-  host ??= header(req, 'host') ?? 'localhost';
+  if (trustProxy) {
+    proto ??= header(req, 'x-forwarded-proto')?.split(',')[0].trim() || undefined;
+    host ??= header(req, 'x-forwarded-host')?.split(',')[0].trim() || undefined;
+  }
+  proto = proto?.toLowerCase();
+  if (proto !== 'http' && proto !== 'https') proto = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+  if (host === undefined || !HOST.test(host)) host = header(req, 'host');
+  if (host === undefined || !HOST.test(host)) host = 'localhost';
   return `${proto}://${host}`;
 }
 
 /**
  * The default actor: the user an authentication middleware put on the request
- * (`req.user.name`, `req.user` as a string, or `res.locals.user.name`), else the user
- * name of a Basic `Authorization` header; `{}` when anonymous.
+ * (`req.user.name`, `req.user` as a string, or `res.locals.user.name`); `{}` when
+ * anonymous. Only with `basicAuthFallback` is the user name of an unverified Basic
+ * `Authorization` header taken, for apps whose proxy checked it.
  */
-export function defaultActor(req: IncomingMessage & { user?: unknown; res?: { locals?: Record<string, unknown> } }): ActorRecord {
+export function defaultActor(
+  req: IncomingMessage & { user?: unknown; res?: { locals?: Record<string, unknown> } },
+  basicAuthFallback = false,
+): ActorRecord {
   const nameOf = (u: unknown): string | undefined => {
     if (typeof u === 'string' && u) return u;
     if (u && typeof u === 'object' && typeof (u as { name?: unknown }).name === 'string') return (u as { name: string }).name || undefined;
     return undefined;
   };
-  const name = nameOf(req.user) ?? nameOf(req.res?.locals?.user) ?? basicUser(header(req, 'authorization'));
+  const name = nameOf(req.user) ?? nameOf(req.res?.locals?.user) ?? (basicAuthFallback ? basicUser(header(req, 'authorization')) : undefined);
   return name ? { name } : {};
 }
 

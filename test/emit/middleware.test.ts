@@ -76,7 +76,8 @@ describe('createNotifications middleware', () => {
   });
 
   it('sends a push with the request, actor and source records of the request', async () => {
-    notifications = createNotifications(config(), { sourceAddr: 'registry:5000', instanceId: 'i-1' });
+    // No authentication middleware here: the actor comes from the Basic header, as asked.
+    notifications = createNotifications(config(), { sourceAddr: 'registry:5000', instanceId: 'i-1', actorFromBasicAuth: true });
     const { app } = makeApp(notifications);
     await request(app)
       .put('/v2/demo/app/manifests/v1')
@@ -102,15 +103,21 @@ describe('createNotifications middleware', () => {
       .get('/v2/demo/app/manifests/v1')
       .expect(404); // nothing pushed yet: no event
     const { app } = makeApp(notifications);
-    await request(app).put('/v2/demo/app/manifests/v1').set('X-Forwarded-Proto', 'https').set('X-Forwarded-Host', 'reg.example.com').expect(201);
+    // Forwarded headers count only behind a proxy the app trusts.
+    await request(app).put('/v2/demo/app/manifests/v0').set('Host', 'internal:5000').set('X-Forwarded-Host', 'attacker.example').expect(201);
     await receiver.until((r) => r.events.length === 1);
-    expect(receiver.events[0].target.url).toBe(`https://reg.example.com/v2/demo/app/manifests/${digest}`);
-    expect(receiver.events[0].actor).toEqual({});
+    expect(receiver.events[0].target.url).toBe(`http://internal:5000/v2/demo/app/manifests/${digest}`);
+    app.set('trust proxy', true);
+    await request(app).put('/v2/demo/app/manifests/v1').set('X-Forwarded-Proto', 'https').set('X-Forwarded-Host', 'reg.example.com').auth('mallory', 'x').expect(201);
+    await receiver.until((r) => r.events.length === 2);
+    expect(receiver.events[1].target.url).toBe(`https://reg.example.com/v2/demo/app/manifests/${digest}`);
+    // An unverified Basic header is no actor unless the app asks for it.
+    expect(receiver.events[1].actor).toEqual({});
 
     const fixed = createNotifications(config(), { baseUrl: 'https://registry.example.com/' });
     await request(makeApp(fixed).app).put('/v2/demo/app/manifests/v2').set('Forwarded', 'proto=http;host=ignored').expect(201);
-    await receiver.until((r) => r.events.length === 2);
-    expect(receiver.events[1].target.url).toBe(`https://registry.example.com/v2/demo/app/manifests/${digest}`);
+    await receiver.until((r) => r.events.length === 3);
+    expect(receiver.events[2].target.url).toBe(`https://registry.example.com/v2/demo/app/manifests/${digest}`);
     await fixed.close();
   });
 

@@ -23,10 +23,24 @@ describe('requestBaseUrl', () => {
   it.each<[string, Record<string, string>, boolean, string]>([
     ['Host over plain HTTP', { host: '127.0.0.1:5000' }, false, 'http://127.0.0.1:5000'],
     ['Host over TLS', { host: 'reg.example.com' }, true, 'https://reg.example.com'],
-    ['X-Forwarded-Proto and -Host, first values', { host: 'internal:5000', 'x-forwarded-proto': 'https, http', 'x-forwarded-host': 'reg.example.com, proxy' }, false, 'https://reg.example.com'],
-    ['Forwarded wins over X-Forwarded-*', { host: 'internal', forwarded: 'for=1.2.3.4;proto=https;host="reg.example.com:8443", for=5.6.7.8', 'x-forwarded-host': 'other' }, false, 'https://reg.example.com:8443'],
   ])('%s', (_case, headers, encrypted, expected) => {
     expect(requestBaseUrl(req(headers, { encrypted }))).toBe(expected);
+  });
+
+  describe('behind a trusted proxy', () => {
+    it.each<[string, Record<string, string>, string]>([
+      ['X-Forwarded-Proto and -Host, first values', { host: 'internal:5000', 'x-forwarded-proto': 'https, http', 'x-forwarded-host': 'reg.example.com, proxy' }, 'https://reg.example.com'],
+      ['Forwarded wins over X-Forwarded-*', { host: 'internal', forwarded: 'for=1.2.3.4;proto=https;host="reg.example.com:8443", for=5.6.7.8', 'x-forwarded-host': 'other' }, 'https://reg.example.com:8443'],
+      ['a scheme other than http or https is ignored', { host: 'reg:5000', 'x-forwarded-proto': 'javascript' }, 'http://reg:5000'],
+      ['a host that is not a plain host is ignored', { host: 'reg:5000', 'x-forwarded-host': 'evil.example/x?' }, 'http://reg:5000'],
+    ])('%s', (_case, headers, expected) => {
+      expect(requestBaseUrl(req(headers), true)).toBe(expected);
+    });
+  });
+
+  it('ignores forwarded headers unless the proxy is trusted', () => {
+    const headers = { host: 'reg:5000', forwarded: 'proto=https;host=attacker.example', 'x-forwarded-proto': 'javascript', 'x-forwarded-host': 'attacker.example' };
+    expect(requestBaseUrl(req(headers))).toBe('http://reg:5000');
   });
 });
 
@@ -38,11 +52,14 @@ describe('requestRecord and defaultActor', () => {
     expect(requestRecord(req({})).id).not.toBe(r.id);
   });
 
-  it('finds the actor on req.user, then Basic auth, else anonymous', () => {
+  it('finds the actor on req.user, else anonymous; an unverified Basic header only when asked', () => {
+    const basic = { authorization: 'Basic ' + Buffer.from('alice:s3cret:x').toString('base64') };
     expect(defaultActor(Object.assign(req({}), { user: { name: 'bob' } }))).toEqual({ name: 'bob' });
     expect(defaultActor(Object.assign(req({}), { user: 'carol' }))).toEqual({ name: 'carol' });
-    expect(defaultActor(req({ authorization: 'Basic ' + Buffer.from('alice:s3cret:x').toString('base64') }))).toEqual({ name: 'alice' });
-    expect(defaultActor(req({ authorization: 'Bearer abc' }))).toEqual({});
+    expect(defaultActor(req(basic))).toEqual({});
+    expect(defaultActor(req(basic), true)).toEqual({ name: 'alice' });
+    expect(defaultActor(Object.assign(req(basic), { user: 'bob' }), true)).toEqual({ name: 'bob' });
+    expect(defaultActor(req({ authorization: 'Bearer abc' }), true)).toEqual({});
     expect(defaultActor(req({}))).toEqual({});
   });
 });

@@ -3,6 +3,7 @@ import type { Event } from '../model/event';
 import { normalizeEndpoint, type EndpointConfig, type EndpointInit } from '../config/normalize';
 import { Filter } from './filter';
 import { payloadEncoder, type EncodedRequest } from '../codec/payload';
+import { parseEndpointUrl } from './endpoint-url';
 import { HttpSink, HttpStatusError } from './http-sink';
 import { Queue } from './queue';
 import { Breaker } from './breaker';
@@ -101,6 +102,11 @@ export class Endpoint implements Sink {
 
   get url(): string {
     return this.config.url;
+  }
+
+  /** The URL as stats and logs show it, credentials redacted. */
+  get shownUrl(): string {
+    return parseEndpointUrl(this.config.url).shown;
   }
 
   /**

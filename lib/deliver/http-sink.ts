@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type https from 'node:https';
 import { DEFAULTS } from '../config/defaults';
+import { parseEndpointUrl } from './endpoint-url';
 import type { EnvelopeVersion, Event } from '../model/event';
 import { payloadEncoder, type EncodedRequest } from '../codec/payload';
 import { HttpTransport } from './http-transport';
@@ -109,19 +110,28 @@ export class HttpSink implements Sink {
   private prepared?: { events: readonly Event[]; at: number; encoded: EncodedRequest; signature?: Record<string, string> };
   private closed = false;
 
+  /** The URL as messages show it: `user:password@` and secret-looking query values redacted. */
+  readonly url: string;
+
   constructor(
-    readonly url: string,
+    url: string,
     private readonly options: HttpSinkOptions = {},
   ) {
+    const target = parseEndpointUrl(url);
+    this.url = target.shown;
     this.hooks = options.hooks ?? {};
     this.encode = options.encode ?? payloadEncoder('distribution', options.version);
     this.staticHeaders = { 'User-Agent': DEFAULTS.http.userAgent };
+    // Credentials in the URL go as Basic auth, as Distribution's client sends them,
+    // unless an Authorization header is configured.
+    if (target.authorization) this.staticHeaders.Authorization = target.authorization;
     for (const [name, values] of Object.entries(options.headers ?? {})) {
       checkHeader(name, values);
+      if (name.toLowerCase() === 'authorization') delete this.staticHeaders.Authorization;
       this.staticHeaders[name] = [...values];
     }
     for (const name of Object.keys(this.staticHeaders)) this.staticNames.set(name.toLowerCase(), name);
-    this.transport = new HttpTransport(url, { timeoutMs: options.timeoutMs ?? DEFAULTS.endpoint.timeoutMs, httpsAgent: options.httpsAgent });
+    this.transport = new HttpTransport(target.href, { timeoutMs: options.timeoutMs ?? DEFAULTS.endpoint.timeoutMs, httpsAgent: options.httpsAgent });
   }
 
   async write(events: readonly Event[]): Promise<void> {

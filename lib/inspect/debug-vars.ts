@@ -1,4 +1,5 @@
 import type { Endpoint } from '../deliver/endpoint';
+import { isSecretHeader } from '../deliver/endpoint-url';
 import type { EndpointCounters } from './endpoint-stats';
 
 /** One endpoint in the shape of Distribution's `registry.notifications.endpoints` expvar. */
@@ -19,7 +20,7 @@ export interface EndpointVars {
 export function endpointVars(e: Endpoint): EndpointVars {
   return {
     name: e.name,
-    url: e.url,
+    url: e.shownUrl,
     Headers: redactHeaders(e.config.headers),
     Timeout: e.config.timeoutMs * 1e6,
     Threshold: e.config.threshold,
@@ -34,7 +35,7 @@ export function endpointVars(e: Endpoint): EndpointVars {
 export function redactHeaders(headers: Record<string, string[]>): Record<string, string[]> {
   const out: Record<string, string[]> = {};
   for (const [name, values] of Object.entries(headers)) {
-    out[name] = /^(authorization|proxy-authorization|cookie|x-api-key)$/i.test(name) ? values.map(() => '<redacted>') : values;
+    out[name] = isSecretHeader(name) ? values.map(() => '<redacted>') : values;
   }
   return out;
 }

@@ -1,7 +1,7 @@
 import type { Request, RequestHandler } from 'express';
 import { Registry } from 'prom-client';
 import { v4 as uuidv4 } from 'uuid';
-import type { RepositoryListener } from './emit/bridge';
+import { Bridge, urlBuilderFor, type RepositoryListener } from './emit/bridge';
 import { createEmitter } from './emit/middleware';
 import { Broadcaster } from './deliver/broadcaster';
 import { parseNotificationsConfig } from './config/load';
@@ -24,6 +24,13 @@ export interface NotificationsOptions {
    * @default derived from each request (Forwarded, X-Forwarded-Proto/Host, Host)
    */
   baseUrl?: string;
+  /**
+   * Event URLs as paths (`/v2/<name>/manifests/<digest>`), without scheme or host,
+   * whatever `baseUrl` says: Distribution's `http.relativeurls`. @default false
+   */
+  relativeUrls?: boolean;
+  /** The path the registry's API is served under, Distribution's `http.prefix`; event URLs include it. @default none */
+  pathPrefix?: string;
   /** `source.addr`: this registry's `hostname:port`. @default os.hostname() + the port the request came in on */
   sourceAddr?: string;
   /** Who caused a request's events. @default the user authentication put on the request (`req.user`, `res.locals.user`), else `{}` */
@@ -90,12 +97,14 @@ export function createNotifications(config: unknown, options: NotificationsOptio
   const endpoints = parsed.endpoints
     .filter((e) => !e.disabled)
     .map((e) => {
-      const stores = createEndpointStores(parsed.queue, e.name, instanceId, (err) => onError(err, `endpoint ${e.name}: store`));
+      // GitLab's per-endpoint queuesizelimit and queuepurgetimeout take the place of the queue's.
+      const queue = { ...parsed.queue, limit: e.queueSizeLimit ?? parsed.queue.limit };
+      const stores = createEndpointStores(queue, e.name, instanceId, (err) => onError(err, `endpoint ${e.name}: store`));
       return new Endpoint(e, {
         store: stores.queue,
         deadLetters: stores.deadLetters,
         stats: new EndpointStats(e.name, metrics),
-        drainTimeoutMs: parsed.queue.drainTimeoutMs,
+        drainTimeoutMs: e.queuePurgeTimeoutMs ?? parsed.queue.drainTimeoutMs,
         onError: (err) => onError(err, `endpoint ${e.name}`),
       });
     });
@@ -106,6 +115,8 @@ export function createNotifications(config: unknown, options: NotificationsOptio
     sink: broadcaster,
     source,
     baseUrl: options.baseUrl,
+    relativeUrls: options.relativeUrls,
+    pathPrefix: options.pathPrefix,
     actor: options.actor,
     actorFromBasicAuth: options.actorFromBasicAuth ?? false,
     trustProxy: options.trustProxy,
@@ -116,10 +127,14 @@ export function createNotifications(config: unknown, options: NotificationsOptio
   });
 
   let closed: Promise<void> | undefined;
+  // With no endpoint, no event has anywhere to go: requests pass through untouched.
+  const idle = endpoints.length === 0;
+  const passThrough: RequestHandler = (_req, _res, next) => next();
+  const idleBridge = new Bridge({ sink: broadcaster, urls: urlBuilderFor(''), source, actor: {}, request: { id: '', method: '', useragent: '' } });
   return {
-    middleware: emitter.middleware,
-    repository: (req, repo) => listenRepository(repo, emitter.bridgeOf(req), (err, op) => onError(err, op)),
-    bridge: emitter.bridgeOf,
+    middleware: idle ? passThrough : emitter.middleware,
+    repository: (req, repo) => (idle ? repo : listenRepository(repo, emitter.bridgeOf(req), (err, op) => onError(err, op))),
+    bridge: (req) => (idle ? idleBridge : emitter.bridgeOf(req)),
     endpoints,
     config: parsed,
     metricsRegistry,

@@ -70,7 +70,7 @@ function pickEndpoint(config: NotificationsConfig, name: string | undefined): st
 
 /** Runs the command, writing its output lines to `out`; resolves to the number of dead letters listed or replayed. */
 export async function runDeadLetters(args: DeadLettersArgs, out: (line: string) => void): Promise<number> {
-  const config = loadNotificationsConfig(args.config);
+  const config = loadNotificationsConfig(args.config, { env: process.env });
   const endpoint = pickEndpoint(config, args.endpoint);
   if (config.queue.type === 'memory') {
     throw new DeadLettersUsageError(

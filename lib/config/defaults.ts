@@ -23,10 +23,25 @@ export const DEFAULTS = deepFreeze({
     maxBackoffMs: undefined as number | undefined,
     jitter: 0,
     maxRetries: -1, // forever, as Distribution
-    maxEvents: 1, // one event per POST, as Distribution
-    lingerMs: 0,
+    /**
+     * Most events per POST. An idle endpoint still gets one event per POST, byte for byte
+     * Distribution's; events that piled up behind a request in flight go together, up to
+     * this many. `1` for the single-event formats `cloudevents` and `cloudevents-binary`.
+     */
+    maxEvents: 100,
+    /** Most bytes of body per POST (well under the 1 MiB receivers commonly accept); one larger event goes alone. 0: no limit. */
+    maxBytes: 256 * 1024, // 256 KiB
+    /**
+     * While events keep coming, a request that is not full waits until this long after
+     * the previous request started; an event after a quiet spell goes out at once.
+     */
+    lingerMs: 10, // 10ms
     envelope: 'v1' as EnvelopeVersion,
     format: 'distribution' as PayloadFormat,
+    /** GitLab's `queuesizelimit`. Undefined: the endpoint follows `queue.limit`. */
+    queueSizeLimit: undefined as number | undefined,
+    /** GitLab's `queuepurgetimeout`. Undefined: the endpoint follows `queue.draintimeout`. */
+    queuePurgeTimeoutMs: undefined as number | undefined,
   },
   /** `notifications.queue`. */
   queue: {

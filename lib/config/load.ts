@@ -10,6 +10,7 @@ import {
   type QueueConfig,
 } from './normalize';
 import { ConfigError, describeValue, expectBoolean, expectMapping, parseDuration } from './values';
+import { formatPath, overrideDocument, type AppliedOverride } from './env-overrides';
 
 const parsedConfigs = new WeakSet<object>();
 
@@ -20,7 +21,8 @@ export function isParsedConfig(value: unknown): value is NotificationsConfig {
 
 const ENDPOINT_FIELDS = [
   'name', 'disabled', 'url', 'headers', 'timeout', 'threshold', 'backoff', 'ignoredmediatypes', 'ignore',
-  'maxretries', 'maxevents', 'linger', 'envelope', 'include', 'maxbackoff', 'jitter', 'format', 'secrets',
+  'maxretries', 'maxevents', 'maxbytes', 'linger', 'envelope', 'include', 'maxbackoff', 'jitter', 'format', 'secrets',
+  'queuesizelimit', 'queuepurgetimeout', // GitLab's container registry
 ] as const;
 const RULE_FIELDS = ['mediatypes', 'actions', 'repositories', 'tags', 'kinds'] as const;
 const QUEUE_FIELDS = ['type', 'path', 'url', 'limit', 'draintimeout', 'prefix', 'claimidle', 'committimeout'] as const;
@@ -62,8 +64,11 @@ function yamlEndpoint(value: unknown, field: string): EndpointConfig {
       secrets: raw.secrets as string[],
       maxRetries: raw.maxretries as number,
       maxEvents: raw.maxevents as number,
+      maxBytes: raw.maxbytes as number,
       lingerMs: yamlDuration(raw.linger, `${field}.linger`),
       envelope: raw.envelope as EndpointConfig['envelope'],
+      queueSizeLimit: raw.queuesizelimit as number,
+      queuePurgeTimeoutMs: yamlDuration(raw.queuepurgetimeout, `${field}.queuepurgetimeout`),
     },
     field,
     'yaml',
@@ -92,10 +97,62 @@ function yamlQueue(value: unknown, field: string): QueueConfig {
  * The one loader for the `notifications:` section: takes the value as YAML parsed it
  * (Distribution's field names) and returns it normalized, every default filled in.
  * Throws `ConfigError` naming the field, the value and what is allowed.
+ *
+ * With `{ env }`, the `REGISTRY_NOTIFICATIONS_*` variables in it override fields first
+ * (`REGISTRY_NOTIFICATIONS_ENDPOINTS_0_URL=…`), and an error about a field one of them
+ * set names the variable too. A value that already came out of this function is
+ * returned as it is, environment or not.
  */
-export function parseNotificationsConfig(value: unknown, field = 'notifications'): NotificationsConfig {
+export function parseNotificationsConfig(value: unknown, field = 'notifications', options: LoadOptions = {}): NotificationsConfig {
   if (isParsedConfig(value)) return value;
-  const raw = expectMapping(value, field, ['events', 'endpoints', 'queue']);
+  if (!options.env) return parseSection(value, field);
+  const { doc, applied } = overrideDocument(value, options.env, `${ENV_PREFIX}_NOTIFICATIONS`, field);
+  try {
+    return parseSection(doc, field);
+  } catch (err) {
+    throw blameVariable(err, applied, field);
+  }
+}
+
+/** Where the loader reads configuration from besides the value or file it is given. */
+export interface LoadOptions {
+  /**
+   * Environment variables, e.g. `process.env`: each `REGISTRY_NOTIFICATIONS_<PATH>`
+   * overrides the field at that path, as Distribution reads its environment (see
+   * `applyEnvOverrides`). Absent: nothing is read from the environment.
+   */
+  env?: Record<string, string | undefined>;
+}
+
+/** Distribution's prefix of environment overrides. */
+const ENV_PREFIX = 'REGISTRY';
+
+/**
+ * A ConfigError about a field a variable set, or inside an item it added, names the
+ * variable too, as the file has no such line. The most specific variable wins.
+ */
+function blameVariable(err: unknown, applied: AppliedOverride[], root: string): unknown {
+  if (!(err instanceof ConfigError)) return err;
+  const within = (at: string) => err.field === at || err.field.startsWith(`${at}.`) || err.field.startsWith(`${at}[`);
+  let culprit: { how: string; at: string } | undefined;
+  const consider = (how: string, at: string) => {
+    if (within(at) && (!culprit || at.length > culprit.at.length)) culprit = { how, at };
+  };
+  for (const { variable, path, created } of applied) {
+    consider(`set by ${variable}`, formatPath(root, path));
+    if (created) consider(`added by ${variable}`, formatPath(root, created));
+  }
+  if (!culprit) return err;
+  const message = err.message.startsWith(`${err.field}: `) ? err.message.slice(err.field.length + 2) : err.message;
+  return new ConfigError(err.field, `${message} (${culprit.how})`);
+}
+
+function parseSection(value: unknown, field: string): NotificationsConfig {
+  // fanouttimeout is GitLab's: how long its broadcaster's own buffer is emptied into the
+  // endpoints' queues at shutdown. Here events reach each queue as they are written, so
+  // it bounds nothing; it is accepted (when a valid duration) so a GitLab config loads.
+  const raw = expectMapping(value, field, ['events', 'endpoints', 'queue', 'fanouttimeout']);
+  yamlDuration(raw.fanouttimeout, `${field}.fanouttimeout`);
   const events = expectMapping(raw.events, `${field}.events`, ['includereferences']);
   if (raw.endpoints !== undefined && raw.endpoints !== null && !Array.isArray(raw.endpoints)) {
     throw new ConfigError(`${field}.endpoints`, `expected a list of endpoints, got ${describeValue(raw.endpoints)}`);
@@ -124,9 +181,12 @@ export function readConfigFile(file: string): unknown {
   }
 }
 
-/** Reads a Distribution config.yml and returns its `notifications:` section, parsed. */
-export function loadNotificationsConfig(file: string): NotificationsConfig {
+/**
+ * Reads a Distribution config.yml and returns its `notifications:` section, parsed; with
+ * `{ env: process.env }`, `REGISTRY_NOTIFICATIONS_*` variables override its fields.
+ */
+export function loadNotificationsConfig(file: string, options: LoadOptions = {}): NotificationsConfig {
   const doc = readConfigFile(file);
   const notifications = typeof doc === 'object' && doc !== null ? (doc as Record<string, unknown>).notifications : undefined;
-  return parseNotificationsConfig(notifications);
+  return parseNotificationsConfig(notifications, 'notifications', options);
 }

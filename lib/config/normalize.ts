@@ -83,12 +83,38 @@ export interface EndpointConfig {
   secrets: string[];
   /** `maxretries`: failed attempts after the first before an event is dead-lettered; -1 retries forever. @default -1 */
   maxRetries: number;
-  /** `maxevents`: most events in one request. @default 1 (Distribution sends one) */
+  /**
+   * `maxevents`: most events in one request. An idle endpoint gets one event per request,
+   * Distribution's bytes; events that piled up behind a request in flight go together up
+   * to this many; 1 is strictly one per request, as Distribution.
+   * @default 100; 1 for the single-event formats `cloudevents` and `cloudevents-binary`
+   */
   maxEvents: number;
-  /** `linger`: how long to wait for a fuller request when `maxEvents` > 1. @default 0 */
+  /**
+   * `maxbytes`: most bytes of body in one request; a single event larger than this goes
+   * alone. 0 is no limit. @default 262144 (256 KiB)
+   */
+  maxBytes: number;
+  /**
+   * `linger`: with `maxEvents` > 1, while events keep coming, a request that is not full
+   * waits until this long after the previous request started, to carry more; an event
+   * after a quiet spell goes out at once. 0 never waits. @default 10 (10ms)
+   */
   lingerMs: number;
   /** `envelope`: media type generation, v1 (Distribution 2.x) or v2 (3.x). @default 'v1' */
   envelope: EnvelopeVersion;
+  /**
+   * `queuesizelimit` (GitLab's container registry): most events this endpoint's `memory`
+   * queue holds, in place of `queue.limit`; past it new events are dropped and counted.
+   * Zero or absent: `queue.limit`. @default undefined (`queue.limit`)
+   */
+  queueSizeLimit?: number;
+  /**
+   * `queuepurgetimeout` (GitLab's container registry): on shutdown, how long this endpoint
+   * keeps delivering, in place of `queue.draintimeout`. Zero or absent: `queue.draintimeout`.
+   * @default undefined (`queue.draintimeout`)
+   */
+  queuePurgeTimeoutMs?: number;
 }
 
 /** The `notifications:` section of a Distribution config.yml, normalized. */
@@ -121,11 +147,14 @@ const YAML_NAMES: Record<string, string> = {
   ignoredMediaTypes: 'ignoredmediatypes',
   maxRetries: 'maxretries',
   maxEvents: 'maxevents',
+  maxBytes: 'maxbytes',
   lingerMs: 'linger',
   mediaTypes: 'mediatypes',
   drainTimeoutMs: 'draintimeout',
   claimIdleMs: 'claimidle',
   commitTimeoutMs: 'committimeout',
+  queueSizeLimit: 'queuesizelimit',
+  queuePurgeTimeoutMs: 'queuepurgetimeout',
 };
 
 function namer(field: string, names: FieldNames): (key: string) => string {
@@ -134,6 +163,7 @@ function namer(field: string, names: FieldNames): (key: string) => string {
 
 /** Distribution treats a zero or negative timeout, threshold or backoff as "use the default". */
 const positiveOr = (n: number, fallback: number) => (n > 0 ? n : fallback);
+const positiveOrUnset = (n: number, fallback: number | undefined) => (n > 0 ? n : fallback);
 
 /** A header value may not carry CR, LF or NUL: it would end the header (or the request) early. */
 const UNSAFE_HEADER_VALUE = /[\r\n\0]/;
@@ -206,8 +236,10 @@ export function normalizeEndpoint(init: EndpointInit, field = 'endpoint', names:
   if (!PAYLOAD_FORMATS.includes(format)) {
     throw new ConfigError(at('format'), `expected one of ${PAYLOAD_FORMATS.join(', ')}, got ${describeValue(format)}`);
   }
-  const maxEvents = expectInteger(init.maxEvents, at('maxEvents'), d.maxEvents, 1);
-  if (maxEvents > 1 && (format === 'cloudevents' || format === 'cloudevents-binary')) {
+  // CloudEvents' structured and binary modes carry one event per request: their default is 1.
+  const singleEvent = format === 'cloudevents' || format === 'cloudevents-binary';
+  const maxEvents = expectInteger(init.maxEvents, at('maxEvents'), singleEvent ? 1 : d.maxEvents, 1);
+  if (maxEvents > 1 && singleEvent) {
     throw new ConfigError(at('maxEvents'), `${format} carries one event per request; use format cloudevents-batch or distribution to send ${maxEvents}`);
   }
   const jitter = init.jitter ?? d.jitter;
@@ -244,8 +276,12 @@ export function normalizeEndpoint(init: EndpointInit, field = 'endpoint', names:
     secrets,
     maxRetries: expectInteger(init.maxRetries, at('maxRetries'), d.maxRetries, -1),
     maxEvents,
+    maxBytes: expectInteger(init.maxBytes, at('maxBytes'), d.maxBytes, 0),
     lingerMs: expectDuration(init.lingerMs, at('lingerMs'), d.lingerMs),
     envelope,
+    // GitLab treats zero as "the default"; here the default is the queue's setting.
+    queueSizeLimit: positiveOrUnset(expectInteger(init.queueSizeLimit, at('queueSizeLimit'), 0, 0), d.queueSizeLimit),
+    queuePurgeTimeoutMs: positiveOrUnset(expectDuration(init.queuePurgeTimeoutMs, at('queuePurgeTimeoutMs'), 0), d.queuePurgeTimeoutMs),
   };
 }
 

@@ -63,10 +63,54 @@ export function expectMapping(value: unknown, field: string, allowed: readonly s
   }
   for (const key of Object.keys(value)) {
     if (!allowed.includes(key)) {
-      throw new ConfigError(`${field}.${key}`, `unknown field; allowed here: ${allowed.join(', ')}`);
+      const near = nearestName(key, allowed);
+      const hint = near === undefined ? '' : `did you mean ${near}? `;
+      throw new ConfigError(`${field}.${key}`, `unknown field; ${hint}allowed here: ${allowed.join(', ')}`);
     }
   }
   return value as Record<string, unknown>;
+}
+
+/**
+ * The name in `known` that `name` most likely misspells, or undefined when none is
+ * close. Case is ignored; the distance counts insertions, deletions, substitutions and
+ * swaps of two neighbouring letters (`tiemout` is one step from `timeout`), and a name
+ * is close when it is at most a third of the longer name's length away (at least 1,
+ * at most 3 steps). Ties go to the first in `known`.
+ */
+export function nearestName(name: string, known: readonly string[]): string | undefined {
+  const a = name.toLowerCase();
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of known) {
+    const b = candidate.toLowerCase();
+    const limit = Math.min(3, Math.max(1, Math.floor(Math.max(a.length, b.length) / 3)));
+    const d = editDistance(a, b);
+    if (d <= limit && d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+/** Optimal string alignment distance: Levenshtein plus swaps of adjacent characters. */
+function editDistance(a: string, b: string): number {
+  const rows: number[][] = [];
+  for (let i = 0; i <= a.length; i++) {
+    rows.push([i]);
+    for (let j = 1; j <= b.length; j++) {
+      if (i === 0) {
+        rows[0].push(j);
+        continue;
+      }
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let d = Math.min(rows[i - 1][j] + 1, rows[i][j - 1] + 1, rows[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, rows[i - 2][j - 2] + 1);
+      rows[i].push(d);
+    }
+  }
+  return rows[a.length][b.length];
 }
 
 /** A boolean, or `fallback` when absent. */

@@ -4,7 +4,8 @@ import { normalizeEndpoint, type EndpointConfig, type EndpointInit } from '../co
 import { Filter } from './filter';
 import { payloadEncoder, type EncodedRequest } from '../codec/payload';
 import { parseEndpointUrl } from './endpoint-url';
-import { HttpSink, HttpStatusError } from './http-sink';
+import { HttpDeliveryError, HttpSink, HttpStatusError } from './http-sink';
+import { HttpTimeoutError } from './http-transport';
 import { Queue } from './queue';
 import { Breaker } from './breaker';
 import { RetryingSink } from './retrying-sink';
@@ -35,8 +36,59 @@ export interface EndpointOptions {
 /** An endpoint answered `410 Gone`: it stops delivering until it is configured again. */
 const isGone = (err: Error) => err instanceof HttpStatusError && err.status === 410;
 
+/** A request of several events timed out: the receiver may handle them one by one. */
+const isTimeout = (err: Error) => err instanceof HttpDeliveryError && err.cause instanceof HttpTimeoutError;
+
+/** How long requests stay shorter after a timeout cut them, before they may carry a whole write again. */
+const SHRINK_HOLD_MS = 60_000;
+
 /**
- * One webhook endpoint: Filter -> Queue -> RetryingSink -> HttpSink, read top to bottom
+ * Between the retrying sink and the HTTP sink when requests carry several events. A
+ * receiver that handles events one at a time can take longer than `timeout` over a batch
+ * it would take one by one: when a request of several events times out, later requests
+ * carry half as many (down to one) for a minute. A write retried after a failure resumes
+ * after the requests already accepted, so the retry resends nothing the endpoint took.
+ */
+class ShrinkOnTimeout implements Sink {
+  private limit = Infinity;
+  private shrunkAt = 0;
+  private progress?: { events: readonly Event[]; sent: number };
+
+  constructor(private readonly dst: Sink) {}
+
+  async write(events: readonly Event[]): Promise<void> {
+    if (this.limit !== Infinity && performance.now() - this.shrunkAt > SHRINK_HOLD_MS) this.limit = Infinity;
+    const progress = this.progress?.events === events ? this.progress : { events, sent: 0 };
+    this.progress = progress;
+    while (progress.sent < events.length) {
+      // The very array when it goes whole: the body measured or prepared for it is reused.
+      const part = progress.sent === 0 && events.length <= this.limit ? events : events.slice(progress.sent, progress.sent + this.limit);
+      try {
+        await this.dst.write(part);
+      } catch (err) {
+        if (part.length > 1 && isTimeout(err as Error)) {
+          this.limit = Math.ceil(part.length / 2);
+          this.shrunkAt = performance.now();
+        }
+        throw err;
+      }
+      progress.sent += part.length;
+    }
+    this.progress = undefined;
+  }
+
+  prepare(events: readonly Event[]): void {
+    if (events.length <= this.limit) this.dst.prepare?.(events);
+  }
+
+  close(): Promise<void> {
+    return this.dst.close();
+  }
+}
+
+/**
+ * One webhook endpoint: Filter -> Queue -> RetryingSink -> HttpSink (with requests cut
+ * shorter after a timeout when they carry several events), read top to bottom
  * in the constructor. Writes return once events are queued; delivery happens behind.
  */
 export class Endpoint implements Sink {
@@ -56,11 +108,20 @@ export class Endpoint implements Sink {
     const onError = options.onError ?? ((err: Error) => console.error(`notifications: endpoint ${c.name}: ${err.message}`));
     this.stats = options.stats ?? new EndpointStats(c.name);
 
+    // The queue measures each body of several events against maxBytes; the sink then sends
+    // that very body rather than encoding the events again.
+    const encode = options.encode ?? payloadEncoder(c.format, c.envelope);
+    const measured = new WeakMap<readonly Event[], EncodedRequest>();
+    const measure = (events: readonly Event[]) => {
+      const encoded = encode(events);
+      measured.set(events, encoded);
+      return Buffer.byteLength(encoded.body);
+    };
     const http = new HttpSink(c.url, {
       timeoutMs: c.timeoutMs,
       headers: c.headers,
       httpsAgent: options.httpsAgent,
-      encode: options.encode ?? payloadEncoder(c.format, c.envelope),
+      encode: (events) => measured.get(events) ?? encode(events),
       sign: c.secrets.length > 0 ? webhookSigner(c.secrets) : undefined,
       hooks: this.stats.httpHooks(),
     });
@@ -71,7 +132,8 @@ export class Endpoint implements Sink {
       jitter: c.jitter,
       onStateChange: (state) => this.stats.setState(state),
     });
-    const retrying = new RetryingSink(http, breaker, { maxRetries: c.maxRetries, isPermanent: isGone });
+    const below = c.maxEvents > 1 ? new ShrinkOnTimeout(http) : http;
+    const retrying = new RetryingSink(below, breaker, { maxRetries: c.maxRetries, isPermanent: isGone });
     const queueHooks = this.stats.queueHooks();
     this.dropped = (events, reason) => queueHooks.dropped?.(events, reason);
     this.deadLetters = options.deadLetters ?? new MemoryDeadLetterStore();
@@ -79,6 +141,8 @@ export class Endpoint implements Sink {
       store: options.store,
       deadLetters: this.deadLetters,
       maxEvents: c.maxEvents,
+      maxBytes: c.maxBytes,
+      measure,
       lingerMs: c.lingerMs,
       drainTimeoutMs: options.drainTimeoutMs,
       hooks: queueHooks,

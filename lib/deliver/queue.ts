@@ -1,5 +1,6 @@
 import { DEFAULTS } from '../config/defaults';
 import type { Event } from '../model/event';
+import { encodeEnvelope } from '../codec/envelope';
 import { ClosedSinkError, type Sink } from './sink';
 import { StoreFullError, type QueueStore, type StoredEvent } from '../stores/queue-store';
 import type { DeadLetterStore } from '../stores/dead-letter-store';
@@ -22,8 +23,25 @@ export interface QueueOptions {
   store?: QueueStore;
   /** Where events the sink below gives up on go (to be listed and replayed). @default none: they are dropped */
   deadLetters?: DeadLetterStore;
-  /** Most events handed to the sink below in one write (one envelope). @default 1 */
+  /**
+   * Most events handed to the sink below in one write (one envelope). The queue writes
+   * what is pending: one event alone when the endpoint is idle, and what piled up behind
+   * a write in flight together, up to this many. 1 is strictly one event per write.
+   * @default 100
+   */
   maxEvents?: number;
+  /**
+   * Most bytes of body in one write, as `measure` counts them; a single event larger
+   * than this is written alone. 0 is no limit. @default 262144 (256 KiB)
+   */
+  maxBytes?: number;
+  /**
+   * The size in bytes of the body the sink below makes of these events, for `maxBytes`.
+   * Asked only about writes of more than one event, with the very array that is then
+   * written, so an encoder can keep the body it made for the write.
+   * @default the UTF-8 length of Distribution's v1 envelope of them
+   */
+  measure?(events: readonly Event[]): number;
   /**
    * Most events read from the store at once, then written `maxEvents` at a time: fewer
    * round trips to a durable store, and the next write prepared while one is in flight.
@@ -31,8 +49,10 @@ export interface QueueOptions {
    */
   prefetch?: number;
   /**
-   * How long to wait for more events before writing a partial batch, in ms; only
-   * matters when `maxEvents` > 1. @default 0
+   * With `maxEvents` > 1, while events keep coming: after a write that was not full, the
+   * next take waits until this long (ms) after that write started, so that what arrives
+   * meanwhile goes in one write. An event after a quiet spell goes out at once; a full
+   * write (a backlog) never waits. 0 never waits. @default 10
    */
   lingerMs?: number;
   /**
@@ -51,6 +71,12 @@ export interface QueueOptions {
   onHalt?(err: Error): void;
 }
 
+/** One write: the stored entries (to acknowledge) and their events (to send). */
+interface Chunk {
+  entries: StoredEvent[];
+  events: Event[];
+}
+
 /**
  * Decouples writers from delivery: `write` resolves once the events are in the store,
  * and one loop hands them, oldest first, to the sink below. Per-queue order is kept
@@ -58,7 +84,12 @@ export interface QueueOptions {
  */
 export class Queue implements Sink {
   readonly store: QueueStore;
-  private readonly options: Required<Pick<QueueOptions, 'maxEvents' | 'lingerMs' | 'drainTimeoutMs' | 'prefetch'>>;
+  private readonly options: Required<Pick<QueueOptions, 'maxEvents' | 'maxBytes' | 'lingerMs' | 'drainTimeoutMs' | 'prefetch'>>;
+  private readonly measure: (events: readonly Event[]) => number;
+  /** When the last take that was not full started its first write (performance.now()); undefined after a full one. */
+  private partialWriteAt?: number;
+  /** Body bytes per event of the last write measured: where the next write's size starts. */
+  private bytesPerEvent = 0;
   private readonly hooks: QueueHooks;
   private readonly stop = new AbortController();
   private readonly loop: Promise<void>;
@@ -73,10 +104,12 @@ export class Queue implements Sink {
     const maxEvents = opts.maxEvents ?? DEFAULTS.endpoint.maxEvents;
     this.options = {
       maxEvents,
+      maxBytes: opts.maxBytes ?? DEFAULTS.endpoint.maxBytes,
       prefetch: Math.max(maxEvents, opts.prefetch ?? Math.max(DEFAULTS.queue.prefetch, 2 * maxEvents)),
       lingerMs: opts.lingerMs ?? DEFAULTS.endpoint.lingerMs,
       drainTimeoutMs: opts.drainTimeoutMs ?? DEFAULTS.queue.drainTimeoutMs,
     };
+    this.measure = opts.measure ?? ((events) => Buffer.byteLength(encodeEnvelope(events)));
     this.hooks = opts.hooks ?? {};
     this.loop = this.run();
   }
@@ -144,15 +177,13 @@ export class Queue implements Sink {
 
   private async run(): Promise<void> {
     const signal = this.stop.signal;
-    const { maxEvents, lingerMs, prefetch } = this.options;
+    const { prefetch } = this.options;
     while (!signal.aborted) {
       let batch: StoredEvent[];
       try {
+        const linger = this.lingerLeft();
+        if (linger > 0) await this.pause(linger);
         batch = await this.store.take(prefetch, signal);
-        if (batch.length > 0 && batch.length < maxEvents && lingerMs > 0) {
-          await new Promise((r) => setTimeout(r, lingerMs));
-          batch = await this.store.take(prefetch, signal, 0);
-        }
       } catch (err) {
         if (signal.aborted) return;
         this.opts.onError?.(err as Error);
@@ -168,10 +199,63 @@ export class Queue implements Sink {
   }
 
   /**
-   * Delivers what one take returned, `maxEvents` per write, in order. Each write that
-   * succeeds is acknowledged without holding up the next one; all acknowledgements settle
-   * before returning, because a store hands unacknowledged events out again. Resolves
-   * false when delivery must stop (closing, or a fatal answer).
+   * How long the next take waits for events to gather: until `lingerMs` after the start
+   * of the last write, when that write was not full (events are trickling in). Nothing
+   * after a full write (a backlog), when closing, or past that time (a quiet spell: the
+   * next event goes out at once).
+   */
+  private lingerLeft(): number {
+    if (this.partialWriteAt === undefined || this.closing) return 0;
+    return this.partialWriteAt + this.options.lingerMs - performance.now();
+  }
+
+  /** Waits `ms`, or less when delivery stops. */
+  private pause(ms: number): Promise<void> {
+    const signal = this.stop.signal;
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  /**
+   * The next write, from `from` in what one take returned: up to `maxEvents` events, and
+   * as many of them as make a body of at most `maxBytes` (at least one). It starts from
+   * the count the last measured body suggests and shrinks until the body fits, so a
+   * steady stream costs one measure per write.
+   */
+  private chunkAt(batch: StoredEvent[], from: number): Chunk {
+    const { maxEvents, maxBytes } = this.options;
+    let n = Math.min(maxEvents, batch.length - from);
+    // Never below two from the estimate: a measure of these events corrects it.
+    if (maxBytes > 0 && n > 2 && this.bytesPerEvent > 0) n = Math.max(2, Math.min(n, Math.floor(maxBytes / this.bytesPerEvent)));
+    for (;;) {
+      const entries = batch.slice(from, from + n);
+      const events = entries.map((b) => b.event);
+      if (maxBytes <= 0 || n === 1) return { entries, events };
+      let size: number;
+      try {
+        size = this.measure(events);
+      } catch {
+        return { entries, events }; // the write will fail the same way, and say why
+      }
+      this.bytesPerEvent = size / n;
+      if (size <= maxBytes) return { entries, events };
+      n = Math.max(1, Math.min(n - 1, Math.floor((n * maxBytes) / size)));
+    }
+  }
+
+  /**
+   * Delivers what one take returned, in order, in writes of at most `maxEvents` events
+   * and `maxBytes` of body. Each write that succeeds is acknowledged without holding up
+   * the next one; all acknowledgements settle before returning, because a store hands
+   * unacknowledged events out again. Resolves false when delivery must stop (closing, or
+   * a fatal answer).
    */
   private async deliver(batch: StoredEvent[], signal: AbortSignal): Promise<boolean> {
     let acks: Promise<void> = Promise.resolve();
@@ -180,16 +264,23 @@ export class Queue implements Sink {
         () => this.store.ack(chunk).then(() => this.hooks.egress?.(events)),
       ).catch((err: Error) => this.opts.onError?.(err));
     };
-    const chunks: StoredEvent[][] = [];
-    for (let i = 0; i < batch.length; i += this.options.maxEvents) chunks.push(batch.slice(i, i + this.options.maxEvents));
-    const eventsOf = chunks.map((chunk) => chunk.map((b) => b.event));
+    this.partialWriteAt = batch.length < this.options.maxEvents ? performance.now() : undefined;
     try {
-      for (let c = 0; c < chunks.length; c++) {
-        const chunk = chunks[c];
-        const events = eventsOf[c];
-        // Once this write is on its way, let the sink below get the next one ready.
-        const next = eventsOf[c + 1];
-        if (next && this.dst.prepare) setImmediate(() => this.dst.prepare?.(next));
+      let from = 0;
+      let chunk: Chunk | undefined = this.chunkAt(batch, from);
+      while (chunk) {
+        const { entries, events }: Chunk = chunk;
+        const end: number = from + entries.length;
+        let next: Chunk | undefined;
+        let inFlight = true;
+        // Once this write is on its way, form the next one and let the sink below get it ready.
+        if (end < batch.length) {
+          setImmediate(() => {
+            if (!inFlight || signal.aborted) return;
+            next ??= this.chunkAt(batch, end);
+            this.dst.prepare?.(next.events);
+          });
+        }
         try {
           await this.dst.write(events);
         } catch (err) {
@@ -201,8 +292,12 @@ export class Queue implements Sink {
             return false;
           }
           await this.giveUp(events, err as Error);
+        } finally {
+          inFlight = false;
         }
-        acknowledge(chunk, events);
+        acknowledge(entries, events);
+        from = end;
+        chunk = end < batch.length ? (next ?? this.chunkAt(batch, end)) : undefined;
       }
       return true;
     } finally {

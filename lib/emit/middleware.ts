@@ -14,6 +14,10 @@ export interface EmitOptions {
   source: SourceRecord;
   /** Base of event URLs (`http.host`); derived from each request when unset. */
   baseUrl?: string;
+  /** Event URLs as paths, no scheme or host (`http.relativeurls`); wins over `baseUrl`. */
+  relativeUrls?: boolean;
+  /** The path the API is served under (`http.prefix`), in every event URL. */
+  pathPrefix?: string;
   actor?(req: Request): ActorRecord;
   /** Take the actor from an unverified Basic header when no authentication set a user. */
   actorFromBasicAuth: boolean;
@@ -38,7 +42,10 @@ export interface Emitter {
 export function createEmitter(options: EmitOptions): Emitter {
   const { source } = options;
   const bridges = new WeakMap<IncomingMessage, Bridge>();
-  const fixedUrls = options.baseUrl ? urlBuilderFor(options.baseUrl) : undefined;
+  // `/prefix/` and `prefix` alike become `/prefix`; no prefix is ''.
+  const prefix = (options.pathPrefix ?? '').replace(/^\/*/, '/').replace(/\/+$/, '');
+  const fixedBase = options.relativeUrls ? '' : options.baseUrl?.replace(/\/+$/, '');
+  const fixedUrls = fixedBase !== undefined ? urlBuilderFor(fixedBase + prefix) : undefined;
   const resolveActor = options.actor ?? ((req: Request) => defaultActor(req, options.actorFromBasicAuth));
   const trusts = (req: Request) => options.trustProxy ?? Boolean(req.app?.get('trust proxy'));
 
@@ -54,7 +61,7 @@ export function createEmitter(options: EmitOptions): Emitter {
       req,
       new Bridge({
         sink,
-        urls: fixedUrls ?? urlBuilderFor(requestBaseUrl(req, trusts(req))),
+        urls: fixedUrls ?? urlBuilderFor(requestBaseUrl(req, trusts(req)) + prefix),
         source,
         actor: resolveActor(req),
         request: requestRecord(req),

@@ -39,18 +39,28 @@ const DOCUMENTED: [field: string, defaultPath: string, duration: boolean][] = [
   ['endpoints[].jitter', 'endpoint.jitter', false],
   ['endpoints[].maxretries', 'endpoint.maxRetries', false],
   ['endpoints[].maxevents', 'endpoint.maxEvents', false],
+  ['endpoints[].maxbytes', 'endpoint.maxBytes', false],
   ['endpoints[].linger', 'endpoint.lingerMs', true],
   ['endpoints[].envelope', 'endpoint.envelope', false],
   ['endpoints[].format', 'endpoint.format', false],
+  ['endpoints[].queuesizelimit', 'endpoint.queueSizeLimit', false],
+  ['endpoints[].queuepurgetimeout', 'endpoint.queuePurgeTimeoutMs', false],
   ['limit', 'receiver.limit', false],
   ['toleranceSec', 'receiver.toleranceSec', false],
   ['deduplicator.windowMs', 'deduplicator.windowMs', false],
 ];
 
-/** A default by its path; `maxBackoffMs` has none of its own: it follows `backoff`. */
+/** Defaults that are none of their own: they follow another field, as the README says. */
+const FOLLOWS: Record<string, string> = {
+  'endpoint.maxBackoffMs': 'backoff',
+  'endpoint.queueSizeLimit': 'queue.limit',
+  'endpoint.queuePurgeTimeoutMs': 'queue.draintimeout',
+};
+
+/** A default by its path, or the field it follows. */
 function defaultAt(dotted: string): unknown {
   const value = dotted.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], DEFAULTS);
-  return value === undefined && dotted === 'endpoint.maxBackoffMs' ? 'backoff' : value;
+  return value === undefined && dotted in FOLLOWS ? FOLLOWS[dotted] : value;
 }
 
 describe('DEFAULTS is the one place for defaults', () => {
@@ -83,6 +93,17 @@ describe('DEFAULTS is the one place for defaults', () => {
       maxEvents: DEFAULTS.endpoint.maxEvents,
       format: DEFAULTS.endpoint.format,
     });
+  });
+
+  it('the default maxevents depends on the format: one for the single-event CloudEvents formats, whichever way it comes', () => {
+    for (const format of ['cloudevents', 'cloudevents-binary'] as const) {
+      expect(normalizeEndpoint({ name: 'a', url: 'http://h/', format }).maxEvents).toBe(1);
+      expect(normalizeEndpoint({ name: 'a', url: 'http://h/', format, maxEvents: undefined }).maxEvents).toBe(1);
+      expect(parseNotificationsConfig({ endpoints: [{ name: 'a', url: 'http://h/', format }] }).endpoints[0].maxEvents).toBe(1);
+      expect(() => normalizeEndpoint({ name: 'a', url: 'http://h/', format, maxEvents: 2 })).toThrow(/maxEvents: .* carries one event per request/);
+    }
+    expect(normalizeEndpoint({ name: 'a', url: 'http://h/', format: 'cloudevents-batch' }).maxEvents).toBe(DEFAULTS.endpoint.maxEvents);
+    expect(normalizeEndpoint({ name: 'a', url: 'http://h/' })).toMatchObject({ maxEvents: 100, maxBytes: 256 * 1024 });
   });
 
   it('an explicit undefined never removes a default', async () => {

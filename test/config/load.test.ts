@@ -36,8 +36,9 @@ describe('parseNotificationsConfig', () => {
       ignore: { mediaTypes: ['application/vnd.oci.image.config.v1+json'], actions: ['pull'], repositories: [], tags: [], kinds: [] },
       include: { mediaTypes: [], actions: [], repositories: [], tags: [], kinds: [] },
       maxRetries: -1,
-      maxEvents: 1,
-      lingerMs: 0,
+      maxEvents: 100,
+      maxBytes: 262_144,
+      lingerMs: 10,
       envelope: 'v1',
       maxBackoffMs: 1000,
       jitter: 0,
@@ -61,6 +62,7 @@ describe('parseNotificationsConfig', () => {
           url: 'http://x/',
           maxretries: 5,
           maxevents: 100,
+          maxbytes: 1_048_576,
           linger: '50ms',
           envelope: 'v2',
           backoff: '1s',
@@ -79,6 +81,7 @@ describe('parseNotificationsConfig', () => {
     expect(c.endpoints[0]).toMatchObject({
       maxRetries: 5,
       maxEvents: 100,
+      maxBytes: 1_048_576,
       lingerMs: 50,
       envelope: 'v2',
       backoffMs: 1000,
@@ -89,6 +92,27 @@ describe('parseNotificationsConfig', () => {
       include: { mediaTypes: [], actions: [], repositories: ['library/*'], tags: ['v*'], kinds: ['manifest'] },
       ignore: { mediaTypes: [], actions: ['pull'], repositories: ['library/tmp-*'], tags: [], kinds: [] },
     });
+  });
+
+  it('batches by default, except in the single-event CloudEvents formats; maxevents 1 stays one per request', () => {
+    const c = parseNotificationsConfig({
+      endpoints: [
+        { name: 'distribution', url: 'http://x/' },
+        { name: 'structured', url: 'http://x/', format: 'cloudevents' },
+        { name: 'binary', url: 'http://x/', format: 'cloudevents-binary' },
+        { name: 'batch', url: 'http://x/', format: 'cloudevents-batch' },
+        { name: 'strict', url: 'http://x/', maxevents: 1, maxbytes: 0, linger: '0s' },
+        { name: 'explicit', url: 'http://x/', format: 'cloudevents', maxevents: 1 },
+      ],
+    });
+    expect(c.endpoints.map((e) => [e.name, e.maxEvents, e.maxBytes, e.lingerMs])).toEqual([
+      ['distribution', 100, 262_144, 10],
+      ['structured', 1, 262_144, 10],
+      ['binary', 1, 262_144, 10],
+      ['batch', 100, 262_144, 10],
+      ['strict', 1, 0, 0],
+      ['explicit', 1, 262_144, 10],
+    ]);
   });
 
   it('accepts an empty or missing section', () => {
@@ -104,7 +128,7 @@ describe('parseNotificationsConfig', () => {
   // [kind of mistake, section, message]
   it.each<[string, unknown, string]>([
     ['section not a mapping', ['x'], 'notifications: expected a mapping, got a list (["x"])'],
-    ['unknown field', { endpoint: [] }, 'notifications.endpoint: unknown field; allowed here: events, endpoints, queue'],
+    ['unknown field', { endpoint: [] }, 'notifications.endpoint: unknown field; did you mean endpoints? allowed here: events, endpoints, queue'],
     ['endpoints not a list', { endpoints: { name: 'a' } }, 'notifications.endpoints: expected a list of endpoints'],
     ['missing name', { endpoints: [{ url: 'http://x/' }] }, 'notifications.endpoints[0].name: required'],
     ['missing url', { endpoints: [{ name: 'a' }] }, 'notifications.endpoints[0].url: required'],
@@ -123,6 +147,8 @@ describe('parseNotificationsConfig', () => {
     ['unknown endpoint field', { endpoints: [{ name: 'a', url: 'http://x/', tiemout: '1s' }] }, 'notifications.endpoints[0].tiemout: unknown field'],
     ['bad envelope', { endpoints: [{ name: 'a', url: 'http://x/', envelope: 'v3' }] }, 'notifications.endpoints[0].envelope: expected v1 or v2, got string "v3"'],
     ['maxevents zero', { endpoints: [{ name: 'a', url: 'http://x/', maxevents: 0 }] }, 'notifications.endpoints[0].maxevents: expected a whole number of at least 1, got number 0'],
+    ['maxbytes negative', { endpoints: [{ name: 'a', url: 'http://x/', maxbytes: -1 }] }, 'notifications.endpoints[0].maxbytes: expected a whole number of at least 0, got number -1'],
+    ['maxbytes as text', { endpoints: [{ name: 'a', url: 'http://x/', maxbytes: '256KiB' }] }, 'notifications.endpoints[0].maxbytes: expected a whole number of at least 0, got string "256KiB"'],
     ['bad queue type', { queue: { type: 'kafka' } }, 'notifications.queue.type: expected memory, sqlite or redis, got string "kafka"'],
     ['sqlite without path', { queue: { type: 'sqlite' } }, 'notifications.queue.path: required when type is sqlite'],
     ['redis without url', { queue: { type: 'redis' } }, 'notifications.queue.url: required when type is redis'],
@@ -131,6 +157,7 @@ describe('parseNotificationsConfig', () => {
     ['unknown include field', { endpoints: [{ name: 'a', url: 'http://x/', include: { repos: ['x'] } }] }, 'notifications.endpoints[0].include.repos: unknown field; allowed here: mediatypes, actions, repositories, tags, kinds'],
     ['bad format', { endpoints: [{ name: 'a', url: 'http://x/', format: 'xml' }] }, 'notifications.endpoints[0].format: expected one of distribution, cloudevents, cloudevents-binary, cloudevents-batch, got string "xml"'],
     ['batching a single-event format', { endpoints: [{ name: 'a', url: 'http://x/', format: 'cloudevents', maxevents: 10 }] }, 'notifications.endpoints[0].maxevents: cloudevents carries one event per request'],
+    ['batching the binary format', { endpoints: [{ name: 'a', url: 'http://x/', format: 'cloudevents-binary', maxevents: 2 }] }, 'notifications.endpoints[0].maxevents: cloudevents-binary carries one event per request'],
     ['jitter out of range', { endpoints: [{ name: 'a', url: 'http://x/', jitter: 2 }] }, 'notifications.endpoints[0].jitter: expected a fraction from 0 to 1, got number 2'],
     ['maxbackoff below backoff', { endpoints: [{ name: 'a', url: 'http://x/', backoff: '10s', maxbackoff: '1s' }] }, 'notifications.endpoints[0].maxbackoff: must be at least backoff (10000ms), got 1000ms'],
     ['bad whsec_ secret', { endpoints: [{ name: 'a', url: 'http://x/', secrets: ['whsec_not base64!'] }] }, 'notifications.endpoints[0].secrets[0]: webhook secret after "whsec_" must be base64'],

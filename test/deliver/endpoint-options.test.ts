@@ -1,9 +1,11 @@
+import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Broadcaster } from '../../lib/deliver/broadcaster';
 import { decodeBatch, decodeBinary, decodeStructured } from '../../lib/codec/cloudevents';
-import { encodeEnvelope, verifyWebhook } from '../../lib';
+import { decodeEnvelope, encodeEnvelope, verifyWebhook } from '../../lib';
 import { Endpoint } from '../../lib/deliver/endpoint';
+import { EndpointStats } from '../../lib/inspect/endpoint-stats';
 import { MemoryStore } from '../../lib/stores/memory-store';
 import type { BreakerState } from '../../lib/deliver/breaker';
 import { makeEvent, makeEvents } from '../helpers/events';
@@ -37,6 +39,64 @@ describe('Endpoint options beyond Distribution', () => {
     expect(receiver.requests[receiver.requests.length - 1].body).toBe(encodeEnvelope([one]));
   });
 
+  it('keeps each request within maxbytes, an event larger than that alone, every body Distribution\'s envelope of its events', async () => {
+    const small = makeEvents(40);
+    const maxBytes = Buffer.byteLength(encodeEnvelope(small.slice(0, 5)));
+    const big = makeEvent('push');
+    big.target.references = Array.from({ length: 40 }, (_, i) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', size: i + 1, digest: 'sha256:' + String(i).padStart(64, '0') }));
+    const events = [...small.slice(0, 12), big, ...small.slice(12)];
+    const store = new MemoryStore();
+    await store.append(events); // a backlog, as after an outage
+    const e = new Endpoint({ name: 'sized', url: receiver.url, maxBytes }, { store });
+    await receiver.until((r) => r.events.length === events.length);
+    await e.close();
+    expect(receiver.events.map((x) => x.id)).toEqual(events.map((x) => x.id));
+    let at = 0;
+    for (const r of receiver.requests) {
+      const n = JSON.parse(r.body).events.length;
+      expect(r.body).toBe(encodeEnvelope(events.slice(at, at + n)));
+      if (n > 1) expect(Buffer.byteLength(r.body)).toBeLessThanOrEqual(maxBytes);
+      else if (events[at] === big) expect(Buffer.byteLength(r.body)).toBeGreaterThan(maxBytes);
+      at += n;
+    }
+    expect(receiver.requests.map((r) => r.body)).toContain(encodeEnvelope([big]));
+    expect(Math.max(...receiver.requests.map((r) => JSON.parse(r.body).events.length))).toBeGreaterThanOrEqual(4);
+  });
+
+  it('cuts requests shorter when a batch times out at a receiver that handles events one by one, resending nothing it took', async () => {
+    // Answers after 15ms per event: 40 events take 600ms, past the 200ms timeout.
+    const sizes: number[] = [];
+    const slow = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c) => chunks.push(c));
+      req.on('end', () => {
+        const { events } = decodeEnvelope(Buffer.concat(chunks));
+        sizes.push(events.length);
+        setTimeout(() => res.end(), 15 * events.length);
+      });
+    });
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+    const store = new MemoryStore();
+    const events = makeEvents(40);
+    await store.append(events); // a backlog
+    // Which events each accepted request carried.
+    const accepted: string[] = [];
+    const stats = new EndpointStats('slow');
+    const hooks = stats.httpHooks();
+    stats.httpHooks = () => ({ ...hooks, success: (status, sent, ms) => (accepted.push(...sent.map((x) => x.id)), hooks.success?.(status, sent, ms)) });
+    const e = new Endpoint({ name: 'slow', url: `http://127.0.0.1:${(slow.address() as AddressInfo).port}/`, timeoutMs: 200 }, { store, stats, onError: () => undefined });
+    await waitFor(() => e.stats.snapshot().Successes === 40, { describe: () => ({ sizes, stats: e.stats.snapshot() }) });
+    await e.close();
+    slow.closeAllConnections();
+    slow.close();
+    expect(sizes.slice(0, 2)).toEqual([40, 20]);
+    expect(Math.max(...sizes.slice(2))).toBeLessThanOrEqual(10);
+    expect(e.stats.snapshot()).toMatchObject({ Successes: 40, Pending: 0 });
+    expect(e.stats.snapshot().Errors).toBeGreaterThanOrEqual(2);
+    // Each event was accepted once, in order: no retry resent a part already taken.
+    expect(accepted).toEqual(events.map((x) => x.id));
+  });
+
   it('signs every request with each secret (Standard Webhooks), verifiable with any one of them', async () => {
     const secrets = ['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 'whsec_' + Buffer.from('rotated-key-0123456789').toString('base64')];
     const e = new Endpoint({ name: 'signed', url: receiver.url, secrets, maxEvents: 5, lingerMs: 10 });
@@ -60,7 +120,9 @@ describe('Endpoint options beyond Distribution', () => {
     ['cloudevents-batch', 'application/cloudevents-batch+json; charset=utf-8', (r: { body: string }) => decodeBatch(r.body)],
     ['cloudevents-binary', 'application/json', (r: { body: string; headers: Record<string, string | string[] | undefined> }) => [decodeBinary(r.headers, r.body)]],
   ] as const)('sends CloudEvents in %s mode', async (format, contentType, decode) => {
-    const e = new Endpoint({ name: format, url: receiver.url, format, maxEvents: format === 'cloudevents-batch' ? 5 : 1, lingerMs: 10 });
+    // The single-event formats take their default of one event per request.
+    const e = new Endpoint({ name: format, url: receiver.url, format, maxEvents: format === 'cloudevents-batch' ? 5 : undefined, lingerMs: 10 });
+    expect(e.config.maxEvents).toBe(format === 'cloudevents-batch' ? 5 : 1);
     const events = makeEvents(3);
     await e.write(events);
     await receiver.until((r) => r.requests.length > 0 && r.requests.flatMap((q) => decode(q)).length === 3);

@@ -4,9 +4,10 @@ import { MemoryStore } from '../../lib/stores/memory-store';
 import { NotificationMetrics } from '../../lib/inspect/metrics';
 import type { Event } from '../../lib';
 import { Registry } from 'prom-client';
+import { decodeEnvelope, encodeEnvelope } from '../../lib';
 import { makeEvent, makeEvents } from '../helpers/events';
 import { TestReceiver } from '../helpers/http-receiver';
-import { waitFor } from '../helpers/wait';
+import { sleep, waitFor } from '../helpers/wait';
 
 describe('Endpoint', () => {
   let receiver: TestReceiver;
@@ -15,13 +16,43 @@ describe('Endpoint', () => {
   });
   afterEach(() => receiver.stop());
 
-  it('takes Distribution\'s defaults: timeout 1s, threshold 10, backoff 1s, one event per envelope', async () => {
+  it('takes Distribution\'s defaults (timeout 1s, threshold 10, backoff 1s) and sends an idle endpoint each event alone, byte for byte Distribution\'s', async () => {
     const e = new Endpoint({ name: 'hook', url: receiver.url });
-    expect(e.config).toMatchObject({ timeoutMs: 1000, threshold: 10, backoffMs: 1000, maxEvents: 1, maxRetries: -1, envelope: 'v1' });
-    await e.write(makeEvents(3));
-    await receiver.until((r) => r.events.length === 3);
-    expect(receiver.requests.map((r) => JSON.parse(r.body).events.length)).toEqual([1, 1, 1]);
+    expect(e.config).toMatchObject({ timeoutMs: 1000, threshold: 10, backoffMs: 1000, maxEvents: 100, maxBytes: 262_144, lingerMs: 10, maxRetries: -1, envelope: 'v1' });
+    const events = makeEvents(3);
+    for (const [i, event] of events.entries()) {
+      await e.write([event]);
+      await receiver.until((r) => r.events.length === i + 1);
+      await sleep(40); // idle again: a quiet spell longer than the linger
+    }
     await e.close();
+    expect(receiver.requests.map((r) => r.body)).toEqual(events.map((event) => encodeEnvelope([event])));
+    expect(receiver.requests.every((r) => r.headers['content-type'] === 'application/vnd.docker.distribution.events.v1+json')).toBe(true);
+  });
+
+  it('sends the events that piled up behind a request in flight together, in order, up to maxevents', async () => {
+    const e = new Endpoint({ name: 'hook', url: receiver.url, maxEvents: 50 });
+    const events = makeEvents(120);
+    await e.write(events.slice(0, 1));
+    await receiver.until((r) => r.requests.length === 1);
+    // The answer to the first request is still on its way: these pile up behind it.
+    for (const event of events.slice(1)) await e.write([event]);
+    await receiver.until((r) => r.events.length === 120);
+    await e.close();
+    const sizes = receiver.requests.map((r) => decodeEnvelope(r.body).events.length);
+    expect(sizes[0]).toBe(1);
+    expect(Math.max(...sizes)).toBe(50);
+    expect(receiver.events.map((x) => x.id)).toEqual(events.map((x) => x.id));
+    expect(e.stats.snapshot()).toMatchObject({ Events: 120, Successes: 120, Pending: 0 });
+  });
+
+  it('with maxevents 1 sends strictly one event per request, as Distribution', async () => {
+    const e = new Endpoint({ name: 'hook', url: receiver.url, maxEvents: 1 });
+    const events = makeEvents(20);
+    await e.write(events);
+    await receiver.until((r) => r.events.length === 20);
+    await e.close();
+    expect(receiver.requests.map((r) => r.body)).toEqual(events.map((event) => encodeEnvelope([event])));
   });
 
   it('filters, queues, retries through an outage and counts every outcome', async () => {
@@ -70,7 +101,8 @@ describe('Endpoint', () => {
 
   it('dead-letters an event after maxretries, delivers the next, and replays it later', async () => {
     receiver.respond = (r) => (r.body.includes('"tag": "bad"') ? 500 : 200);
-    const e = new Endpoint({ name: 'hook', url: receiver.url, maxRetries: 1, backoffMs: 1, threshold: 1 }, { onError: () => undefined });
+    // One event per request, so that the bad event fails alone.
+    const e = new Endpoint({ name: 'hook', url: receiver.url, maxRetries: 1, backoffMs: 1, threshold: 1, maxEvents: 1 }, { onError: () => undefined });
     const bad = makeEvent('push');
     bad.target.tag = 'bad';
     const good = makeEvent('push');

@@ -121,6 +121,30 @@ describe('createNotifications middleware', () => {
     await fixed.close();
   });
 
+  it('puts the path prefix in event URLs, and gives paths alone with relativeUrls', async () => {
+    notifications = createNotifications(config(), { pathPrefix: '/registry/' });
+    await request(makeApp(notifications).app).put('/v2/demo/app/manifests/v1').set('Host', 'reg:5000').expect(201);
+    await receiver.until((r) => r.events.length === 1);
+    expect(receiver.events[0].target.url).toBe(`http://reg:5000/registry/v2/demo/app/manifests/${digest}`);
+
+    const relative = createNotifications(config(), { relativeUrls: true, baseUrl: 'https://ignored.example', pathPrefix: 'registry' });
+    await request(makeApp(relative).app).put('/v2/demo/app/manifests/v2').expect(201);
+    await receiver.until((r) => r.events.length === 2);
+    expect(receiver.events[1].target.url).toBe(`/registry/v2/demo/app/manifests/${digest}`);
+    await relative.close();
+  });
+
+  it('with no endpoint, lets requests through untouched and builds no events', async () => {
+    const none = createNotifications({ endpoints: [{ name: 'off', url: 'http://127.0.0.1:9/', disabled: true }] });
+    const { app, storage } = makeApp(none);
+    await request(app).put('/v2/demo/app/manifests/v1').expect(201);
+    expect(none.endpoints).toHaveLength(0);
+    // The repository is handed back as it is: no listener, so no event is ever built.
+    expect(none.repository({} as Request, storage)).toBe(storage);
+    await expect(none.bridge({} as Request).manifestDeleted('demo/app', digest)).resolves.toBeUndefined();
+    await none.close();
+  });
+
   it('holds the events of a request that fails: nothing is sent', async () => {
     notifications = createNotifications(config());
     const { app, storage } = makeApp(notifications);

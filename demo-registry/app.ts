@@ -4,7 +4,8 @@ import type { Notifications } from '../lib';
 import { htpasswdAuth, type HtpasswdOptions } from './auth';
 import { RegistryError, isRegistryError } from './errors';
 import { accepts, parseManifest } from './manifest-format';
-import { checkName, checkTag, looksLikeDigest, parseDigest } from './reference';
+import { readOnlyGuard } from './read-only';
+import { checkName, checkTag, lookupReference, looksLikeDigest, parseDigest } from './reference';
 import type { FilesystemRepository, FilesystemStorage } from './storage';
 
 export interface RegistryAppOptions {
@@ -18,8 +19,10 @@ export interface RegistryAppOptions {
   deleteEnabled?: boolean;
   /** Largest manifest accepted on PUT, in bytes. @default 4 MiB */
   maxManifestBytes?: number;
-  /** Most entries in one catalog page. @default 1000 */
+  /** Most entries in one catalog page (`catalog.maxentries`); a larger `n` is refused, as Distribution. @default 1000 */
   maxCatalogEntries?: number;
+  /** `storage.maintenance.readonly.enabled`: pushes and deletes answer 405, as Distribution. @default false */
+  readOnly?: boolean;
 }
 
 export const DEFAULT_APP_OPTIONS = {
@@ -113,7 +116,10 @@ function pagination(req: Request, fallback: number, max: number): { n: number; l
         n: nText,
       });
     }
-    n = Math.min(Number(nText), max);
+    n = Number(nText);
+    if (n > max) {
+      throw new RegistryError('PAGINATION_NUMBER_INVALID', `invalid number of results requested: n=${n} is more than the ${max} allowed`, { n });
+    }
   }
   const last = queryString(req, 'last');
   return { n, ...(last ? { last } : {}) };
@@ -167,6 +173,7 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
     next();
   });
   if (opts.auth) v2.use(htpasswdAuth(opts.auth));
+  if (opts.readOnly) v2.use(readOnlyGuard);
   // After auth: the middleware reads the actor from req.user when the request starts.
   if (notifications) v2.use(notifications.middleware);
   v2.use((req, res, next) => {
@@ -244,12 +251,26 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
   /**
    * Manifests by tag or digest. Events: GET and HEAD pull (with the tag when by tag), PUT
    * pushes; DELETE by digest deletes the manifest and then untags each tag that pointed at
-   * it (one event each), DELETE by tag untags only.
+   * it (one event each), DELETE by tag untags only. A PUT refuses a reference that is
+   * neither a tag nor a digest (TAG_INVALID, DIGEST_INVALID); GET, HEAD and DELETE answer it
+   * MANIFEST_UNKNOWN, since it names nothing (as Distribution and the conformance suite).
    */
   async function manifestRoute(req: Request, res: Response, name: string, reference: string): Promise<void> {
     const { raw, repo } = repositoryFor(req, name);
     const byDigest = looksLikeDigest(reference);
-    const ref = byDigest ? { digest: (parseDigest(reference), reference) } : { tag: checkTag(reference) };
+    let ref: NonNullable<ReturnType<typeof lookupReference>>;
+    if (req.method === 'PUT') {
+      ref = byDigest ? { digest: (parseDigest(reference), reference) } : { tag: checkTag(reference) };
+    } else {
+      const found = lookupReference(reference);
+      if (found === undefined) {
+        throw new RegistryError('MANIFEST_UNKNOWN', `manifest unknown: ${JSON.stringify(reference)} is neither a valid tag nor a valid digest`, {
+          name,
+          reference,
+        });
+      }
+      ref = found;
+    }
     switch (req.method) {
       case 'GET':
       case 'HEAD': {
@@ -261,13 +282,17 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
             accept: req.headers.accept,
           });
         }
-        const manifest = await repo.manifests.get(ref);
-        res.status(200).set({
-          'Content-Type': manifest.mediaType,
-          'Content-Length': String(manifest.payload.length),
-          'Docker-Content-Digest': manifest.digest,
-          ETag: `"${manifest.digest}"`,
-        });
+        let manifest = stored;
+        if (repo !== raw) {
+          // The pull event comes from the evented view; it answers what was just read, reading nothing again.
+          raw.manifests.reuseOnce(ref, stored);
+          manifest = await repo.manifests.get(ref);
+        }
+        res.statusCode = 200;
+        res.setHeader('Content-Type', manifest.mediaType);
+        res.setHeader('Content-Length', manifest.payload.length);
+        res.setHeader('Docker-Content-Digest', manifest.digest);
+        res.setHeader('ETag', `"${manifest.digest}"`);
         res.end(req.method === 'GET' ? manifest.payload : undefined);
         return;
       }

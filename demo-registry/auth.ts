@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import bcrypt from 'bcryptjs';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { ConfigError } from '../lib';
@@ -10,6 +10,8 @@ export interface HtpasswdOptions {
   realm: string;
   /** File of `user:hash` lines with bcrypt hashes, as `htpasswd -B` writes them. */
   path: string;
+  /** Told when the file cannot be read or parsed at a request (answered 400, as Distribution). @default console.error */
+  onError?(err: Error): void;
 }
 
 /** The authenticated user, as this registry's auth puts it on `req.user` (the notifications actor). */
@@ -63,11 +65,37 @@ export function parseBasicAuth(header: string | undefined): { user: string; pass
 }
 
 /**
+ * The users of an htpasswd file, read again when the file changes, as Distribution 2.8
+ * reads it: at requests, not at start-up, so a registry starts with the file still
+ * missing (Debian's sample config names a directory) and picks up edits without a restart.
+ */
+export class HtpasswdFile {
+  private users: Map<string, string> | undefined;
+  private stamp = '';
+
+  constructor(readonly path: string) {}
+
+  /** The users now; throws (ConfigError) when the file cannot be read or parsed. */
+  current(): Map<string, string> {
+    const st = statSync(this.path);
+    const stamp = `${st.mtimeMs}:${st.size}:${st.ino}`;
+    if (!this.users || stamp !== this.stamp) {
+      this.users = loadHtpasswd(this.path);
+      this.stamp = stamp;
+    }
+    return this.users;
+  }
+}
+
+/**
  * Middleware that admits requests with valid Basic credentials, setting `req.user`,
  * and answers others 401 UNAUTHORIZED with a `WWW-Authenticate: Basic realm=...` challenge.
+ * A request with credentials while the file cannot be read is answered 400, as
+ * Distribution 2.8 does, and the problem goes to `onError`.
  */
 export function htpasswdAuth(options: HtpasswdOptions): RequestHandler {
-  const users = loadHtpasswd(options.path);
+  const file = new HtpasswdFile(options.path);
+  const onError = options.onError ?? ((err: Error) => console.error(`registry: error checking authorization: ${err.message}`));
   // bcrypt is slow on purpose; a client makes many requests with the same credentials.
   const verified = new Map<string, string>();
   return (req: Request, res: Response, next: NextFunction) => {
@@ -78,6 +106,14 @@ export function htpasswdAuth(options: HtpasswdOptions): RequestHandler {
     const header = req.headers.authorization;
     const creds = parseBasicAuth(header);
     if (!creds) return challenge('authentication required');
+    let users: Map<string, string>;
+    try {
+      users = file.current();
+    } catch (err) {
+      onError(err as Error);
+      res.status(400).set('Content-Length', '0').end();
+      return;
+    }
     const hash = users.get(creds.user);
     if (hash === undefined) return challenge('authentication required: unknown user or wrong password');
     if (verified.get(header!) === hash) {

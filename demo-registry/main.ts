@@ -2,19 +2,30 @@
 // Runs in the foreground; SIGTERM or SIGINT closes the servers, delivers what the
 // notifications pipeline holds (up to its drain timeout) and exits 0. Exit 1 for a bad
 // configuration or an address in use, 2 for bad arguments.
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Registry } from 'prom-client';
 import { ConfigError, createNotifications, type Notifications } from '../lib';
 import { createRegistryApp } from './app';
-import { loadRegistryConfig, type ListenAddress, type RegistryConfig } from './config';
+import { loadHtpasswd } from './auth';
+import { loadRegistryConfig, notAppliedWarning, type ListenAddress, type RegistryConfig, type TlsConfig } from './config';
 import { createDebugApp } from './debug-server';
+import { createFrontApp } from './front';
+import { hasHealthChecks, HealthChecks } from './health';
+import { DEFAULT_LOG_CONFIG, Logger } from './log';
+import { startUploadPurger, type UploadPurger } from './maintenance';
+import { opensslCiphers } from './tls-ciphers';
 import { FilesystemStorage } from './storage';
 
 /** A registry that is listening. */
 export interface RunningRegistry {
-  /** Base URL of the API, e.g. `http://127.0.0.1:5000`. */
+  /** Base URL of the API, e.g. `http://127.0.0.1:5000` (`https:` with `http.tls`, the prefix included); with `http.net: unix`, `unix:<path>`. */
   readonly url: string;
   /** Base URL of the debug server, when `http.debug.addr` is set. */
   readonly debugUrl?: string;
@@ -24,51 +35,140 @@ export interface RunningRegistry {
   close(): Promise<void>;
 }
 
-function listen(server: http.Server, addr: ListenAddress): Promise<string> {
+function listen(server: http.Server, addr: ListenAddress | string, scheme = 'http'): Promise<string> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(addr.port, addr.host || undefined, () => {
+    const ready = () => {
       server.off('error', reject);
+      if (typeof addr === 'string') return resolve(`unix:${addr}`);
       const a = server.address() as AddressInfo;
       const host = a.family === 'IPv6' ? `[${a.address === '::' ? '::1' : a.address}]` : a.address === '0.0.0.0' ? '127.0.0.1' : a.address;
-      resolve(`http://${host}:${a.port}`);
-    });
+      resolve(`${scheme}://${host}:${a.port}`);
+    };
+    if (typeof addr === 'string') server.listen(addr, ready);
+    else server.listen(addr.port, addr.host || undefined, ready);
   });
 }
 
-function stop(server: http.Server): Promise<void> {
+/**
+ * Stops listening; requests in progress get `drainMs` to finish (`http.draintimeout`),
+ * then every connection still open is closed. Idle keep-alive connections close at once.
+ */
+function stop(server: http.Server, drainMs = 0): Promise<void> {
   return new Promise((resolve) => {
     if (!server.listening) return resolve();
-    server.close(() => resolve());
+    let timer: NodeJS.Timeout | undefined;
+    let sweeper: NodeJS.Timeout | undefined;
+    server.close(() => {
+      clearTimeout(timer);
+      clearInterval(sweeper);
+      resolve();
+    });
     server.closeIdleConnections();
+    if (drainMs > 0) {
+      // A keep-alive connection whose request just finished goes idle: close it then, not at the deadline.
+      sweeper = setInterval(() => server.closeIdleConnections(), 25);
+      timer = setTimeout(() => server.closeAllConnections(), drainMs);
+    } else {
+      server.closeAllConnections();
+    }
   });
+}
+
+const TLS_VERSIONS = { 'tls1.0': 'TLSv1', 'tls1.1': 'TLSv1.1', 'tls1.2': 'TLSv1.2', 'tls1.3': 'TLSv1.3' } as const;
+
+/** Reads `http.tls`'s files; ConfigError naming the field of one that cannot be read. */
+function tlsOptions(tls: TlsConfig): https.ServerOptions {
+  const read = (file: string, field: string) => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new ConfigError(field, `cannot read ${JSON.stringify(file)}: ${(err as Error).message}`);
+    }
+  };
+  return {
+    cert: read(tls.certificate, 'http.tls.certificate'),
+    key: read(tls.key, 'http.tls.key'),
+    minVersion: TLS_VERSIONS[tls.minimumTls],
+    ...(opensslCiphers(tls.cipherSuites) ? { ciphers: opensslCiphers(tls.cipherSuites) } : {}),
+    ...(tls.clientCas.length > 0
+      ? { ca: tls.clientCas.map((f, i) => read(f, `http.tls.clientcas[${i}]`)), requestCert: true, rejectUnauthorized: true }
+      : {}),
+  };
+}
+
+/** How `startRegistry` reports. */
+export interface StartOptions {
+  /** Where log lines go. @default a Logger for `config.log` writing to stderr */
+  logger?: Logger;
 }
 
 /** Starts the registry (and its debug server) from a parsed configuration. */
-export async function startRegistry(config: RegistryConfig): Promise<RunningRegistry> {
-  const storage = new FilesystemStorage(config.storage.rootDirectory);
+export async function startRegistry(config: RegistryConfig, options: StartOptions = {}): Promise<RunningRegistry> {
+  const logger = options.logger ?? new Logger(config.log);
+  const root = config.storage.driver === 'inmemory' ? await mkdtemp(path.join(os.tmpdir(), 'demo-registry-inmemory-')) : config.storage.rootDirectory!;
+  const removeRoot = config.storage.driver === 'inmemory' ? () => rm(root, { recursive: true, force: true }) : async () => undefined;
+  const storage = new FilesystemStorage(root);
   await storage.init();
+  // Event URLs as Distribution builds them: http.host (else each request's host), the
+  // prefix, or paths alone with http.relativeurls.
   const notifications = createNotifications(config.notifications, {
     ...(config.http.host ? { baseUrl: config.http.host } : {}),
+    relativeUrls: config.http.relativeUrls,
+    pathPrefix: config.http.prefix,
     metricsRegistry: new Registry(),
   });
-  const servers: http.Server[] = [];
+  const servers: Array<{ server: http.Server; drainMs: number }> = [];
+  let purger: UploadPurger | undefined;
+  const health = hasHealthChecks(config.health) ? HealthChecks.fromConfig(config.health, storage.root, config.storage.driver) : undefined;
+  const release = async () => {
+    health?.stop();
+    await Promise.all(servers.map((s) => stop(s.server, s.drainMs)));
+    await purger?.stop();
+    await notifications.close();
+    await removeRoot();
+  };
   try {
     await notifications.ready();
-    const app = createRegistryApp({
+    const registryApp = createRegistryApp({
       storage,
       notifications,
       deleteEnabled: config.storage.deleteEnabled,
-      ...(config.auth ? { auth: config.auth.htpasswd } : {}),
+      readOnly: config.storage.readOnly,
+      maxCatalogEntries: config.catalog.maxEntries,
+      ...(config.auth ? { auth: { ...config.auth.htpasswd, onError: (err: Error) => logger.error(`error checking authorization: ${err.message}`) } } : {}),
     });
-    const server = http.createServer(app);
-    servers.push(server);
-    const url = await listen(server, config.http.addr);
+    if (config.auth) {
+      // Read at requests, as Distribution does; a file that is not usable yet is only worth a warning now.
+      try {
+        loadHtpasswd(config.auth.htpasswd.path);
+      } catch (err) {
+        logger.warn(`${(err as Error).message}; requests with credentials are answered 400 until it can be read`);
+      }
+    }
+    const app = createFrontApp(registryApp, {
+      headers: config.http.headers,
+      ...(config.http.prefix ? { prefix: config.http.prefix } : {}),
+      ...(config.log.distribution && config.log.accessLog ? { accessLogger: logger } : {}),
+      ...(health ? { health: health.middleware() } : {}),
+    });
+    const server = config.http.tls ? https.createServer(tlsOptions(config.http.tls), app) : http.createServer(app);
+    servers.push({ server, drainMs: config.http.drainTimeoutMs });
+    const url = (await listen(server, config.http.socketPath ?? config.http.addr, config.http.tls ? 'https' : 'http')) + (config.http.prefix ?? '');
     let debugUrl: string | undefined;
     if (config.http.debugAddr) {
-      const debug = http.createServer(createDebugApp(notifications));
-      servers.push(debug);
+      const debug = http.createServer(
+        createDebugApp(notifications, {
+          ...(config.http.prometheusPath ? { prometheusPath: config.http.prometheusPath } : {}),
+          ...(health ? { health: health.handler() } : {}),
+        }),
+      );
+      servers.push({ server: debug, drainMs: 0 });
       debugUrl = await listen(debug, config.http.debugAddr);
+    }
+    health?.start();
+    if (config.storage.uploadPurging.enabled && !config.storage.readOnly) {
+      purger = startUploadPurger(storage.root, config.storage.uploadPurging, logger);
     }
     let closing: Promise<void> | undefined;
     return {
@@ -76,15 +176,10 @@ export async function startRegistry(config: RegistryConfig): Promise<RunningRegi
       ...(debugUrl ? { debugUrl } : {}),
       notifications,
       storage,
-      close: () =>
-        (closing ??= (async () => {
-          await Promise.all(servers.map(stop));
-          await notifications.close();
-        })()),
+      close: () => (closing ??= release()),
     };
   } catch (err) {
-    await Promise.all(servers.map(stop));
-    await notifications.close();
+    await release();
     throw err;
   }
 }
@@ -98,35 +193,45 @@ export function parseMainArgs(argv: readonly string[]): { config: string } {
   return { config: values.config };
 }
 
-/** Runs until SIGTERM or SIGINT; resolves with the exit code once shut down. */
-export async function main(argv: readonly string[]): Promise<number> {
-  const log = (line: string) => process.stderr.write(line + '\n');
+/**
+ * Runs until SIGTERM or SIGINT; resolves with the exit code once shut down. `env` holds
+ * the `REGISTRY_<PATH>` overrides of the file's fields (process.env when run as a program).
+ */
+export async function main(argv: readonly string[], env: Record<string, string | undefined> = {}): Promise<number> {
+  // Until the configuration is read, lines go out in the demo's short form.
+  const early = new Logger(DEFAULT_LOG_CONFIG);
   let file: string;
   try {
     file = parseMainArgs(argv).config;
   } catch (err) {
-    log(`demo-registry: ${(err as Error).message}\n${USAGE}`);
+    early.error(`${(err as Error).message}\n${USAGE}`);
     return 2;
   }
+  let config: RegistryConfig;
   let registry: RunningRegistry;
+  let log = early;
   try {
-    registry = await startRegistry(loadRegistryConfig(file));
+    config = loadRegistryConfig(file, env);
+    log = new Logger(config.log);
+    const warning = notAppliedWarning(config);
+    if (warning) log.warn(warning);
+    registry = await startRegistry(config, { logger: log });
   } catch (err) {
     const prefix = err instanceof ConfigError ? `invalid configuration ${file}: ` : 'cannot start: ';
-    log(`demo-registry: ${prefix}${(err as Error).message}`);
+    log.error(`${prefix}${(err as Error).message}`);
     return 1;
   }
-  log(`demo-registry: listening on ${registry.url}${registry.debugUrl ? `, debug on ${registry.debugUrl}` : ''}`);
+  log.info(`listening on ${registry.url}${registry.debugUrl ? `, debug on ${registry.debugUrl}` : ''}`);
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
-  log(`demo-registry: ${signal}: closing`);
+  log.info(`${signal}: closing`);
   await registry.close();
-  log('demo-registry: closed');
+  log.info('closed');
   return 0;
 }
 
 if (require.main === module) {
-  void main(process.argv.slice(2)).then((code) => process.exit(code));
+  void main(process.argv.slice(2), process.env).then((code) => process.exit(code));
 }

@@ -66,6 +66,27 @@ export function parseDigest(digest: string): { algorithm: DigestAlgorithm; hex: 
   return { algorithm: algorithm as DigestAlgorithm, hex };
 }
 
+/** Whether `value` is a digest `parseDigest` accepts. */
+export function isDigest(value: string): boolean {
+  try {
+    parseDigest(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A manifest reference of a GET, HEAD or DELETE, as a tag or a digest; undefined when it is
+ * neither a valid tag nor a valid digest. Such a reference can name no manifest, so it is
+ * answered MANIFEST_UNKNOWN (404) as Distribution and the conformance suite do; only a PUT
+ * refuses it as malformed (TAG_INVALID, DIGEST_INVALID).
+ */
+export function lookupReference(reference: string): { tag: string; digest?: undefined } | { digest: string; tag?: undefined } | undefined {
+  if (looksLikeDigest(reference)) return isDigest(reference) ? { digest: reference } : undefined;
+  return isTag(reference) ? { tag: reference } : undefined;
+}
+
 /** A hash of the digest's algorithm, to verify content against it. */
 export function hasherFor(digest: string): Hash {
   return createHash(parseDigest(digest).algorithm);

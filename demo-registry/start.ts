@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import bcrypt from 'bcryptjs';
-import { loadRegistryConfig, type RegistryConfig } from './config';
+import { loadRegistryConfig, notAppliedWarning, type RegistryConfig } from './config';
 import { startRegistry } from './main';
 import { tinyImage, writeOciLayout } from './sample-image';
 
@@ -34,7 +34,9 @@ function ensureHtpasswd(file: string): void {
 
 async function run(): Promise<void> {
   process.chdir(ROOT);
-  const config = loadRegistryConfig(CONFIG);
+  const config = loadRegistryConfig(CONFIG, process.env);
+  const warning = notAppliedWarning(config);
+  if (warning) console.error(`start: ${warning}`);
   if (config.auth) ensureHtpasswd(config.auth.htpasswd.path);
   if (!existsSync(path.join(SAMPLE, 'index.json'))) {
     await writeOciLayout(SAMPLE, [{ tag: 'v1', image: tinyImage({ layers: [{ 'hello.txt': 'hello from the demo registry\n' }] }) }]);

@@ -1,4 +1,13 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import {
+  access as accessCallback,
+  close as closeCallback,
+  createReadStream,
+  createWriteStream,
+  open as openCallback,
+  read as readCallback,
+  readFile as readFileCallback,
+  stat as statCallback,
+} from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -18,13 +27,43 @@ import { checkName, digestOf, hasherFor, parseDigest, type DigestAlgorithm } fro
  * A link file holds a digest; its presence is what makes the thing exist.
  */
 
-async function exists(file: string): Promise<boolean> {
-  try {
-    await fs.stat(file);
-    return true;
-  } catch {
-    return false;
-  }
+// The read path uses the callback API: each call is one request to libuv, with no FileHandle
+// object to create, track and close as `fs.promises` does (open+fstat+read+close per readFile).
+
+/** Whether `file` exists: one access(2), no Stats object. */
+function exists(file: string): Promise<boolean> {
+  return new Promise((resolve) => accessCallback(file, (err) => resolve(!err)));
+}
+
+/** A whole file's bytes. */
+function readWhole(file: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => readFileCallback(file, (err, data) => (err ? reject(err) : resolve(data))));
+}
+
+/** Bytes `readSmall` reads at once: a link (one digest) or a media type fits. */
+const SMALL_FILE_BYTES = 512;
+
+/** A small file (a link, a media type) with open, one read and close: no fstat as readFile does. */
+function readSmall(file: string): Promise<Buffer> {
+  return new Promise((resolve, reject) =>
+    openCallback(file, 'r', (openErr, fd) => {
+      if (openErr) return reject(openErr);
+      const buf = Buffer.allocUnsafe(SMALL_FILE_BYTES);
+      readCallback(fd, buf, 0, SMALL_FILE_BYTES, 0, (readErr, n) =>
+        closeCallback(fd, () => {
+          if (readErr) reject(readErr);
+          // Filled the buffer: not as small as expected, so read all of it.
+          else if (n === SMALL_FILE_BYTES) readWhole(file).then(resolve, reject);
+          else resolve(buf.subarray(0, n));
+        }),
+      );
+    }),
+  );
+}
+
+/** A file's size in bytes. */
+function sizeOf(file: string): Promise<number> {
+  return new Promise((resolve, reject) => statCallback(file, (err, st) => (err ? reject(err) : resolve(st.size))));
 }
 
 /** Writes a file so that readers see the old content or the new one, never a part. */
@@ -42,7 +81,7 @@ export async function writeFileAtomic(file: string, data: string | Buffer): Prom
 
 async function readLink(file: string): Promise<string | undefined> {
   try {
-    return (await fs.readFile(file, 'utf8')).trim();
+    return (await readSmall(file)).toString('utf8').trim();
   } catch {
     return undefined;
   }
@@ -53,12 +92,125 @@ function digestPath(digest: string): string {
   return path.join(algorithm, hex);
 }
 
+/** Bounds of the in-memory cache of manifests and blob descriptors. */
+export interface ContentCacheOptions {
+  /** Most entries, manifests and blob descriptors together; 0 disables the cache. @default 10000 */
+  maxEntries?: number;
+  /** Most bytes held: manifest payloads plus a fixed charge per entry; a larger manifest is not cached. @default 32 MiB */
+  maxBytes?: number;
+}
+
+export const DEFAULT_CONTENT_CACHE = {
+  maxEntries: 10_000,
+  maxBytes: 32 * 1024 * 1024, // 32 MiB
+} as const;
+
+/** What an entry costs besides its payload (key, object, map slot), for the byte bound. */
+export const CACHE_ENTRY_BYTES = 256;
+
+/**
+ * A bounded LRU map for what never changes under its key: manifest payloads and media types
+ * of one repository's revisions, and blob sizes (content-addressed), as Distribution's
+ * `storage.cache.blobdescriptor: inmemory`. It never answers whether something exists: the
+ * storage still checks the repository's link on every read, so a link removed by any process
+ * is seen at once. This process's own writes and deletes drop the entries they concern.
+ *
+ * Reads that race an invalidation must not put back what was just dropped: a reader takes
+ * `mark()` before it looks at the disk and passes it to `set`, which ignores the value if
+ * anything was invalidated since.
+ */
+export class ContentCache {
+  readonly maxEntries: number;
+  readonly maxBytes: number;
+  private readonly entries = new Map<string, { value: unknown; bytes: number }>();
+  private heldBytes = 0;
+  private generation = 0;
+
+  constructor(options: ContentCacheOptions = {}) {
+    this.maxEntries = options.maxEntries ?? DEFAULT_CONTENT_CACHE.maxEntries;
+    this.maxBytes = options.maxBytes ?? DEFAULT_CONTENT_CACHE.maxBytes;
+  }
+
+  /** Entries held. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Bytes charged for the entries held. */
+  get bytes(): number {
+    return this.heldBytes;
+  }
+
+  /** Whether `key` is held (without making it recently used). */
+  has(key: string): boolean {
+    return this.entries.has(key);
+  }
+
+  /** Take before reading from disk; pass to `set`. */
+  mark(): number {
+    return this.generation;
+  }
+
+  /** The value under `key`, now the most recently used; undefined when not held. */
+  get<T>(key: string): T | undefined {
+    const entry = this.entries.get(key);
+    if (entry === undefined) return undefined;
+    this.entries.delete(key);
+    this.entries.set(key, entry);
+    return entry.value as T;
+  }
+
+  /** Holds `value` (charged `bytes`) unless something was invalidated since `mark`; evicts the least recently used beyond the bounds. */
+  set(key: string, value: unknown, bytes: number, mark: number): void {
+    if (mark !== this.generation || bytes > this.maxBytes || this.maxEntries <= 0) return;
+    this.drop(key);
+    this.entries.set(key, { value, bytes });
+    this.heldBytes += bytes;
+    while (this.entries.size > this.maxEntries || this.heldBytes > this.maxBytes) {
+      this.drop(this.entries.keys().next().value as string);
+    }
+  }
+
+  /** Drops `key`, and keeps reads in flight from putting it back. */
+  invalidate(key: string): void {
+    this.generation++;
+    this.drop(key);
+  }
+
+  /** Drops every key that starts with `prefix` (a repository's entries when it is deleted). */
+  invalidatePrefix(prefix: string): void {
+    this.generation++;
+    for (const key of [...this.entries.keys()]) if (key.startsWith(prefix)) this.drop(key);
+  }
+
+  private drop(key: string): void {
+    const entry = this.entries.get(key);
+    if (entry === undefined) return;
+    this.entries.delete(key);
+    this.heldBytes -= entry.bytes;
+  }
+}
+
+/** Cache key of a manifest revision of one repository (names never hold "@"). */
+const manifestKey = (name: string, digest: string) => `manifest ${name}@${digest}`;
+const repositoryManifestsPrefix = (name: string) => `manifest ${name}@`;
+/** Cache key of a blob's size; content-addressed, so the same in every repository. */
+const blobKey = (digest: string) => `blob ${digest}`;
+
+export interface FilesystemStorageOptions {
+  /** The in-memory cache of manifests and blob descriptors. @default DEFAULT_CONTENT_CACHE */
+  cache?: ContentCacheOptions;
+}
+
 /** Content-addressed storage of all repositories in one directory. */
 export class FilesystemStorage {
   readonly root: string;
+  /** Manifests and blob descriptors read by this process; see ContentCache. */
+  readonly cache: ContentCache;
 
-  constructor(rootDirectory: string) {
+  constructor(rootDirectory: string, options: FilesystemStorageOptions = {}) {
     this.root = path.resolve(rootDirectory);
+    this.cache = new ContentCache(options.cache);
   }
 
   /** Creates the root directory if needed. */
@@ -130,6 +282,7 @@ export class FilesystemRepository implements Repository {
   async remove(): Promise<void> {
     if (!(await this.exists())) throw new RegistryError('NAME_UNKNOWN', `repository name not known to registry: ${this.name}`, { name: this.name });
     await fs.rm(this.dir, { recursive: true, force: true });
+    this.storage.cache.invalidatePrefix(repositoryManifestsPrefix(this.name));
   }
 }
 
@@ -147,13 +300,20 @@ export class FilesystemBlobs {
   /** The blob's descriptor if this repository holds it; BLOB_UNKNOWN otherwise. Emits nothing. */
   async stat(digest: string): Promise<Descriptor> {
     parseDigest(digest);
+    const cache = this.repo.storage.cache;
+    const mark = cache.mark();
+    // The link says whether this repository holds the blob: checked on every read, cached or not.
     if (!(await exists(this.link(digest)))) throw this.unknown(digest);
-    try {
-      const st = await fs.stat(this.repo.storage.blobFile(digest));
-      return { mediaType: BLOB_MEDIA_TYPE, size: st.size, digest };
-    } catch {
-      throw this.unknown(digest);
+    let size = cache.get<number>(blobKey(digest));
+    if (size === undefined) {
+      try {
+        size = await sizeOf(this.repo.storage.blobFile(digest));
+      } catch {
+        throw this.unknown(digest);
+      }
+      cache.set(blobKey(digest), size, CACHE_ENTRY_BYTES, mark);
     }
+    return { mediaType: BLOB_MEDIA_TYPE, size, digest };
   }
 
   async open(digest: string): Promise<Blob> {
@@ -203,10 +363,14 @@ export class FilesystemBlobs {
   async delete(digest: string): Promise<void> {
     await this.stat(digest);
     await fs.rm(path.dirname(this.link(digest)), { recursive: true, force: true });
+    this.repo.storage.cache.invalidate(blobKey(digest));
   }
 }
 
 export class FilesystemManifests {
+  /** Set by `reuseOnce`: what the next `get` of the same reference answers. */
+  private reuse?: { ref: ManifestRef; manifest: StoredManifest };
+
   constructor(private readonly repo: FilesystemRepository) {}
 
   private revision(digest: string): string {
@@ -222,18 +386,48 @@ export class FilesystemManifests {
     return exists(path.join(this.revision(digest), 'link'));
   }
 
+  /**
+   * Makes the next `get` of `ref` on this object answer `manifest` without reading anything:
+   * for a request that has just read the manifest from this object (to negotiate its type)
+   * and now gets it again through the evented view of the same repository, so that each
+   * file is read once per request. Any other call of `get` clears it.
+   */
+  reuseOnce(ref: ManifestRef, manifest: StoredManifest): void {
+    this.reuse = { ref, manifest };
+  }
+
+  /**
+   * The manifest a tag or digest names. The tag's link (mutable) and the revision's link
+   * (whether this repository holds it) are read on every call; the payload and media type,
+   * immutable under the digest, come from the storage's cache when held. The returned
+   * payload may be shared with the cache: callers must not modify it.
+   */
   async get(ref: ManifestRef): Promise<StoredManifest> {
+    const reuse = this.reuse;
+    if (reuse !== undefined) {
+      this.reuse = undefined;
+      if (reuse.ref.tag === ref.tag && reuse.ref.digest === ref.digest) return reuse.manifest;
+    }
+    const cache = this.repo.storage.cache;
+    const mark = cache.mark();
     const digest = ref.tag !== undefined ? await this.repo.tags.resolve(ref.tag) : ref.digest;
     if (digest === undefined) throw this.unknown(ref.tag ?? '');
     parseDigest(digest);
     if (!(await this.has(digest))) throw this.unknown(ref.tag ?? digest);
+    const key = manifestKey(this.repo.name, digest);
+    const cached = cache.get<{ mediaType: string; payload: Buffer }>(key);
+    if (cached !== undefined) return { mediaType: cached.mediaType, payload: cached.payload, digest };
+    let payload: Buffer;
+    let mediaType: string;
     try {
-      const payload = await fs.readFile(this.repo.storage.blobFile(digest));
-      const mediaType = (await fs.readFile(path.join(this.revision(digest), 'mediatype'), 'utf8')).trim();
-      return { mediaType, payload, digest };
+      const [content, type] = await Promise.all([readWhole(this.repo.storage.blobFile(digest)), readSmall(path.join(this.revision(digest), 'mediatype'))]);
+      payload = content;
+      mediaType = type.toString('utf8').trim();
     } catch {
       throw this.unknown(ref.tag ?? digest);
     }
+    cache.set(key, { mediaType, payload }, payload.length + CACHE_ENTRY_BYTES, mark);
+    return { mediaType, payload, digest };
   }
 
   /**
@@ -269,6 +463,8 @@ export class FilesystemManifests {
     const rev = this.revision(digest);
     await writeFileAtomic(path.join(rev, 'mediatype'), content.mediaType);
     await writeFileAtomic(path.join(rev, 'link'), digest);
+    // The same bytes may have been stored with another media type before.
+    this.repo.storage.cache.invalidate(manifestKey(this.repo.name, digest));
     if (options.tag !== undefined) await this.repo.tags.tag(options.tag, digest);
     return digest;
   }
@@ -278,6 +474,7 @@ export class FilesystemManifests {
     parseDigest(digest);
     if (!(await this.has(digest))) throw this.unknown(digest);
     await fs.rm(this.revision(digest), { recursive: true, force: true });
+    this.repo.storage.cache.invalidate(manifestKey(this.repo.name, digest));
   }
 }
 

@@ -348,11 +348,62 @@ describe('manifests', () => {
     expect((await f.client.head('/v2/r/manifests/v1')).headers['content-type']).toBe(OCI_MANIFEST);
   });
 
-  it('refuses invalid tags with TAG_INVALID', async () => {
-    for (const tag of ['.dot', '-dash', 'a'.repeat(129), 'sp%20ace']) {
-      const res = await f.client.get(`/v2/r/manifests/${tag}`);
+  const invalidTags = ['.dot', '-dash', 'a'.repeat(129), 'sp%20ace', '.INVALID_MANIFEST_NAME'];
+  const invalidDigests = ['sha256:abc', 'md5:' + 'a'.repeat(32), 'sha256:' + 'A'.repeat(64), 'sha512:' + 'a'.repeat(64), 'sha256%3Axyz'];
+
+  it('refuses a PUT to an invalid tag with TAG_INVALID, and to an invalid digest with DIGEST_INVALID', async () => {
+    const img = tinyImage();
+    for (const b of img.blobs) await pushBlob(f.client, 'r', b);
+    for (const tag of invalidTags) {
+      const res = await pushManifest(f.client, 'r', tag, img.manifest);
       expect([tag, res.status, errorCode(res)]).toEqual([tag, 400, 'TAG_INVALID']);
     }
+    for (const digest of invalidDigests) {
+      const res = await pushManifest(f.client, 'r', digest, img.manifest);
+      expect([digest, res.status, errorCode(res)]).toEqual([digest, 400, 'DIGEST_INVALID']);
+    }
+  });
+
+  it('answers GET, HEAD and DELETE of a reference that is neither a tag nor a digest 404 MANIFEST_UNKNOWN', async () => {
+    await pushImage(f.client, 'r', 'v1', tinyImage());
+    for (const ref of [...invalidTags, ...invalidDigests]) {
+      const get = await f.client.get(`/v2/r/manifests/${ref}`);
+      expect([ref, get.status, errorCode(get)]).toEqual([ref, 404, 'MANIFEST_UNKNOWN']);
+      expect(get.headers['content-type']).toMatch(/^application\/json/);
+      const head = await f.client.head(`/v2/r/manifests/${ref}`);
+      expect([ref, head.status]).toEqual([ref, 404]);
+      const del = await f.client.delete(`/v2/r/manifests/${ref}`);
+      expect([ref, del.status, errorCode(del)]).toEqual([ref, 404, 'MANIFEST_UNKNOWN']);
+    }
+    // Also in a repository that does not exist, and with deletes disabled.
+    expect(errorCode(await f.client.get('/v2/none/manifests/.x'))).toBe('MANIFEST_UNKNOWN');
+    const ro = await registryFixture({ deleteEnabled: false });
+    try {
+      const del = await ro.client.delete('/v2/r/manifests/-x');
+      expect([del.status, errorCode(del)]).toEqual([404, 'MANIFEST_UNKNOWN']);
+    } finally {
+      await ro.cleanup();
+    }
+  });
+
+  it('sees its own deletes and tag moves at once, after reads that filled the cache', async () => {
+    const img = tinyImage();
+    const other = tinyImage({ layers: [{ 'b.txt': 'b' }] });
+    await pushImage(f.client, 'r', 'v1', img);
+    await pushImage(f.client, 'r', 'other', other);
+    for (const ref of ['v1', img.manifest.digest]) expect((await f.client.get(`/v2/r/manifests/${ref}`)).status).toBe(200);
+    // The tag moves: the next GET by tag answers the other manifest.
+    await pushManifest(f.client, 'r', 'v1', other.manifest);
+    const moved = await f.client.get('/v2/r/manifests/v1').buffer(true).parse(binary);
+    expect(moved.headers['docker-content-digest']).toBe(other.manifest.digest);
+    expect(Buffer.compare(moved.body, other.manifest.bytes)).toBe(0);
+    // Deleted by digest while cached: 404 right after, by digest, on GET and HEAD.
+    expect((await f.client.delete(`/v2/r/manifests/${img.manifest.digest}`)).status).toBe(202);
+    expect(errorCode(await f.client.get(`/v2/r/manifests/${img.manifest.digest}`))).toBe('MANIFEST_UNKNOWN');
+    expect((await f.client.head(`/v2/r/manifests/${img.manifest.digest}`)).status).toBe(404);
+    // Pushed again, it is served again.
+    await pushManifest(f.client, 'r', 'again', img.manifest);
+    expect((await f.client.get(`/v2/r/manifests/${img.manifest.digest}`)).status).toBe(200);
   });
 
   it('answers MANIFEST_UNKNOWN for unknown tags and digests', async () => {

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ConfigError } from '../../lib';
 import { loadRegistryConfig, parseListenAddress, parseRegistryConfig } from '../../demo-registry/config';
+import { configFailure } from '../helpers/config-failure';
 
 const valid = () => ({
   version: '0.1',
@@ -12,22 +13,29 @@ const valid = () => ({
   notifications: { endpoints: [{ name: 'hook', url: 'http://127.0.0.1:5001/', timeout: '500ms' }] },
 });
 
-function failure(raw: unknown): ConfigError {
-  try {
-    parseRegistryConfig(raw);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return err as ConfigError;
-  }
-  throw new Error('expected a ConfigError');
-}
+const failure = (raw: unknown): ConfigError => configFailure(() => parseRegistryConfig(raw));
 
 describe('parseRegistryConfig', () => {
   it('normalizes a full configuration', () => {
     const config = parseRegistryConfig(valid());
-    expect(config.http).toEqual({ addr: { host: '127.0.0.1', port: 5000 }, host: 'https://registry.example.com', debugAddr: { host: '', port: 5001 } });
+    expect(config.http).toEqual({
+      addr: { host: '127.0.0.1', port: 5000 },
+      host: 'https://registry.example.com',
+      debugAddr: { host: '', port: 5001 },
+      relativeUrls: false,
+      drainTimeoutMs: 0,
+      headers: {},
+    });
     expect(config.auth).toEqual({ htpasswd: { realm: 'r', path: '/etc/registry/htpasswd' } });
-    expect(config.storage).toEqual({ rootDirectory: '/var/lib/registry', deleteEnabled: true });
+    expect(config.storage).toEqual({
+      driver: 'filesystem',
+      rootDirectory: '/var/lib/registry',
+      deleteEnabled: true,
+      readOnly: false,
+      uploadPurging: { enabled: true, ageMs: 168 * 3600_000, intervalMs: 24 * 3600_000, dryRun: false },
+      cache: {},
+    });
+    expect(config.notApplied).toEqual([]);
     expect(config.notifications.endpoints[0]).toMatchObject({ name: 'hook', timeoutMs: 500 });
   });
 
@@ -40,9 +48,9 @@ describe('parseRegistryConfig', () => {
   });
 
   it.each([
-    ['an unknown top-level field', { ...valid(), log: { level: 'debug' } }, 'log: unknown field; allowed here: version, http, auth, storage, notifications'],
-    ['an unknown nested field', { ...valid(), http: { addr: ':5000', tls: {} } }, 'http.tls: unknown field; allowed here: addr, host, debug'],
-    ['a second storage driver', { ...valid(), storage: { filesystem: { rootdirectory: '/x' }, s3: {} } }, 'storage.s3: unknown field'],
+    ['an unknown top-level field', { ...valid(), notification: {} }, 'notification: unknown field; did you mean "notifications"? allowed here: version, log, loglevel, storage'],
+    ['an unknown nested field', { ...valid(), http: { addr: ':5000', tsl: {} } }, 'http.tsl: unknown field; did you mean "tls"? allowed here: addr, net, host, prefix'],
+    ['a second storage driver', { ...valid(), storage: { filesystem: { rootdirectory: '/x' }, s3: {} } }, 'storage: configure one storage driver, got filesystem and s3'],
     ['a wrong version', { ...valid(), version: '2' }, 'version: expected "0.1", got string "2"'],
     ['a port as a number', { ...valid(), http: { addr: 5000 } }, 'http.addr: expected a non-empty string, got number 5000'],
     ['an address without a port', { ...valid(), http: { addr: 'localhost' } }, 'http.addr: invalid listen address "localhost"; use host:port or :port'],
@@ -50,10 +58,11 @@ describe('parseRegistryConfig', () => {
     ['a host that is not a URL', { ...valid(), http: { host: 'registry.example.com' } }, 'http.host: expected an absolute http:// or https:// URL'],
     ['a debug section without addr', { ...valid(), http: { debug: {} } }, 'http.debug.addr: required'],
     ['no storage', { version: '0.1' }, 'storage: required'],
+    ['no storage driver', { version: '0.1', storage: { delete: { enabled: true } } }, 'storage: required: one storage driver'],
     ['no root directory', { version: '0.1', storage: { filesystem: {} } }, 'storage.filesystem.rootdirectory: required'],
     ['delete.enabled as a string', { ...valid(), storage: { filesystem: { rootdirectory: '/x' }, delete: { enabled: 'yes' } } }, 'storage.delete.enabled: expected true or false, got string "yes"'],
     ['htpasswd without path', { ...valid(), auth: { htpasswd: { realm: 'r' } } }, 'auth.htpasswd.path: required'],
-    ['an unknown auth scheme', { ...valid(), auth: { token: {} } }, 'auth.token: unknown field; allowed here: htpasswd'],
+    ['an unknown auth scheme', { ...valid(), auth: { htpassword: {} } }, 'auth.htpassword: unknown field; did you mean "htpasswd"? allowed here: htpasswd, token, silly'],
     ['a section that is a list', { ...valid(), http: [] }, 'http: expected a mapping, got a list ([])'],
     ['a bad endpoint', { ...valid(), notifications: { endpoints: [{ name: 'x' }] } }, 'notifications.endpoints[0].url: required'],
     ['a bad endpoint duration', { ...valid(), notifications: { endpoints: [{ name: 'x', url: 'http://h/', backoff: 'soon' }] } }, 'notifications.endpoints[0].backoff: invalid duration "soon"'],
@@ -104,7 +113,7 @@ describe('loadRegistryConfig', () => {
     const config = loadRegistryConfig(path.join(__dirname, '..', '..', 'demo-registry', 'config.yml'));
     expect(config.http.addr).toEqual({ host: '127.0.0.1', port: 5000 });
     expect(config.notifications.endpoints.map((e) => e.url)).toEqual(['http://127.0.0.1:5001/']);
-    expect(config.storage.rootDirectory.startsWith('.demo-data/')).toBe(true);
+    expect(config.storage.rootDirectory!.startsWith('.demo-data/')).toBe(true);
   });
 });
 

@@ -120,19 +120,69 @@ export const startGoRegistry: StartRegistry = async (options) => {
   return { url, pid: child.pid!, stop };
 };
 
-/** Manifest GETs/s of one autocannon run, after a 1 s warm-up, and the registry's CPU per request. */
-async function manifestGetRun(registry: RegistryProcess, image: PushedImage): Promise<{ reqPerSec: number; cpuUsPerReq: number }> {
+/** What the counting receiver has counted since it started. */
+export interface ReceiverCount {
+  events: number;
+  /** POSTs (envelopes) received. */
+  requests: number;
+}
+
+/** Longest wait, after a run, for the receiver to have every event of it. */
+const DELIVERY_TIMEOUT_MS = Number(process.env.BENCH_DELIVERY_TIMEOUT_MS ?? 60_000);
+
+/** Reads the receiver until two readings `quietMs` apart agree (what was sent before has arrived). */
+async function settled(count: () => Promise<ReceiverCount>, quietMs = 300): Promise<ReceiverCount> {
+  let last = await count();
+  for (const deadline = performance.now() + DELIVERY_TIMEOUT_MS; performance.now() < deadline; ) {
+    await new Promise((r) => setTimeout(r, quietMs));
+    const now = await count();
+    if (now.events === last.events && now.requests === last.requests) return now;
+    last = now;
+  }
+  return last;
+}
+
+/** What one measured run gives. */
+interface GetRun {
+  reqPerSec: number;
+  /** Registry CPU per GET; with notifications on, up to the moment the receiver had every event of the run. */
+  cpuUsPerReq: number;
+  /** Events per POST at the receiver during the run; NaN with notifications off. */
+  eventsPerPost: number;
+  /** Whether every event of the run (one pull per GET) reached the receiver within DELIVERY_TIMEOUT_MS. */
+  allDelivered: boolean;
+}
+
+/**
+ * Manifest GETs/s of one autocannon run, after a 1 s warm-up, and the registry's CPU per
+ * request. With `count` (notifications on), the warm-up's events are delivered first, and
+ * the CPU is read once the receiver holds one event per GET of the run: the cost of
+ * delivering every event is in the figure, not left for after it.
+ */
+async function manifestGetRun(registry: RegistryProcess, image: PushedImage, count?: () => Promise<ReceiverCount>): Promise<GetRun> {
   const url = image.manifestUrl.replace(/^http:\/\/[^/]+/, registry.url);
   const headers = ['-H', `Accept=${image.accept}`];
   await autocannon(url, ['-c', String(GET_CONNECTIONS), '-d', '1', ...headers]);
+  const before = count ? await settled(count) : undefined;
   const cpuBefore = processTreeCpuMs(registry.pid);
   const result = await autocannon(url, ['-c', String(GET_CONNECTIONS), '-d', String(GET_SECONDS), ...headers]);
+  let after: ReceiverCount | undefined;
+  let allDelivered = true;
+  if (count && before) {
+    const expected = before.events + result.total;
+    try {
+      await waitUntil(async () => (after = await count()).events >= expected, `${result.total} events of the run at the receiver`, DELIVERY_TIMEOUT_MS, 10);
+    } catch {
+      allDelivered = false;
+    }
+  }
   const cpuAfter = processTreeCpuMs(registry.pid);
   if (result.non2xx > 0 || result.errors > 0 || result.ok === 0) {
     throw new Error(`manifest GET ${url}: ${result.ok} ok, ${result.non2xx} non-2xx, ${result.errors} errors`);
   }
   const cpuUsPerReq = cpuBefore === undefined || cpuAfter === undefined ? NaN : ((cpuAfter - cpuBefore) * 1000) / result.total;
-  return { reqPerSec: result.reqPerSec, cpuUsPerReq };
+  const eventsPerPost = before && after && after.requests > before.requests ? (after.events - before.events) / (after.requests - before.requests) : NaN;
+  return { reqPerSec: result.reqPerSec, cpuUsPerReq, eventsPerPost, allDelivered };
 }
 
 /** One registry configuration over GET_ROUNDS runs: medians, and each run's req/s. */
@@ -142,6 +192,10 @@ export interface GetFigures {
   cpuUsPerReq: number;
   /** Events the receiver counted while each run's registry was up, median. */
   delivered: number;
+  /** Mean events per POST during the measured run, median over runs; NaN with notifications off. */
+  eventsPerPost: number;
+  /** Whether every run delivered each of its events before its CPU was read. */
+  allDelivered: boolean;
   runs: number[];
 }
 
@@ -172,18 +226,19 @@ export async function manifestGetsOffOn(start: StartRegistry, variant?: Record<s
     const started = await startChild('bench/counting-receiver.ts');
     receiver = started.child;
     const receiverUrl = `http://127.0.0.1:${started.firstLine.trim()}/`;
-    const count = async () => (await getJson<{ events: number }>(receiverUrl)).events;
+    const counts = () => getJson<ReceiverCount>(receiverUrl);
+    const count = async () => (await counts()).events;
 
     const configs: { key: keyof OffOnFigures; endpointFields?: Record<string, unknown> }[] = [{ key: 'off' }, { key: 'on', endpointFields: {} }];
     if (variant) configs.push({ key: 'variant', endpointFields: variant });
-    const runs = new Map<string, { reqPerSec: number; cpuUsPerReq: number; delivered: number }[]>(configs.map((c) => [c.key, []]));
+    const runs = new Map<string, (GetRun & { delivered: number })[]>(configs.map((c) => [c.key, []]));
     let image: PushedImage | undefined;
     for (let round = 0; round < GET_ROUNDS; round++) {
       for (const config of round % 2 === 0 ? configs : [...configs].reverse()) {
         const before = await count();
         registry = await start({ rootDir, ...(config.endpointFields ? { endpointUrl: receiverUrl, endpointFields: config.endpointFields } : {}) });
         image ??= await pushImageOverHttp(registry.url, 'bench/tiny', 'latest');
-        const run = await manifestGetRun(registry, image);
+        const run = await manifestGetRun(registry, image, config.endpointFields ? counts : undefined);
         const delivered = (await count()) - before;
         await registry.stop();
         registry = undefined;
@@ -198,6 +253,8 @@ export async function manifestGetsOffOn(start: StartRegistry, variant?: Record<s
         reqPerSec: median(list.map((r) => r.reqPerSec)),
         cpuUsPerReq: median(list.map((r) => r.cpuUsPerReq)),
         delivered: median(list.map((r) => r.delivered)),
+        eventsPerPost: median(list.map((r) => r.eventsPerPost)),
+        allDelivered: list.every((r) => r.allDelivered),
         runs: list.map((r) => r.reqPerSec),
       };
     };
@@ -239,9 +296,13 @@ Promise.all(Array.from({ length: Number(connections) }, worker)).then(() => {
 });
 `;
 
-/** Runs HEAD_SCRIPT in a child process and returns what it printed. */
-async function manifestHeads(image: PushedImage, count: number): Promise<{ ok: number; failed: number; seconds: number }> {
-  const child = spawn(process.execPath, ['-e', HEAD_SCRIPT, image.manifestUrl, image.accept, String(count), '10', '60000'], {
+/**
+ * Runs HEAD_SCRIPT in a child process (`count` manifest HEADs on 10 connections, for at
+ * most `limitMs`) against the image's registry, or the same path on `baseUrl`.
+ */
+export async function manifestHeads(image: PushedImage, count: number, baseUrl?: string, limitMs = 60_000): Promise<{ ok: number; failed: number; seconds: number }> {
+  const target = baseUrl ? image.manifestUrl.replace(/^http:\/\/[^/]+/, baseUrl) : image.manifestUrl;
+  const child = spawn(process.execPath, ['-e', HEAD_SCRIPT, target, image.accept, String(count), '10', String(limitMs)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';
@@ -326,7 +387,16 @@ export function offOnResults(who: string, figures: OffOnFigures): Result[] {
       unit: 'µs/req',
       note: `with delivery; ${Math.round(figures.on.delivered).toLocaleString('en-US')} events delivered per run`,
     },
+    { name: `${who}: registry CPU per GET, ratio on/off`, value: figures.on.cpuUsPerReq / figures.off.cpuUsPerReq, unit: '', note: deliveryNote(figures.on) },
+    { name: `${who}: events per POST, notifications on`, value: figures.on.eventsPerPost, unit: 'events', note: 'mean over the measured run, median of runs' },
   ];
+}
+
+/** Whether the CPU of `figures` covers delivering every event of its runs. */
+export function deliveryNote(figures: GetFigures): string {
+  return figures.allDelivered
+    ? 'CPU read once the receiver had every event of the run'
+    : `NOT every event reached the receiver within ${DELIVERY_TIMEOUT_MS / 1000} s of a run's end: CPU of delivery is missing`;
 }
 
 export function goRegistryInstalled(): boolean {

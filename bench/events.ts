@@ -14,3 +14,16 @@ export function makeBenchEvents(n: number): Event[] {
   for (let i = 0; i < n; i++) void bridge.blobPushed('demo/app', { size: 143 + i, digest: 'sha256:' + i.toString(16).padStart(64, '0') });
   return events;
 }
+
+/** A small OCI image manifest (a config and one layer), for pull events. */
+export const TINY_MANIFEST = {
+  mediaType: 'application/vnd.oci.image.manifest.v1+json',
+  payload: Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', size: 292, digest: 'sha256:' + '2'.repeat(64) },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', size: 143, digest: 'sha256:' + '9'.repeat(64) }],
+    }),
+  ),
+};

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { goRegistryInstalled, manifestGetsOffOn, offOnResults, runsNote, registryConfig, startGoRegistry, waitForRegistry, type StartRegistry } from './distribution';
+import { deliveryNote, goRegistryInstalled, manifestGetsOffOn, offOnResults, runsNote, registryConfig, startGoRegistry, waitForRegistry, type StartRegistry } from './distribution';
 import { freePort, ROOT, stopWithin, TSX_HOOK, type Result } from './util';
 
 /** Starts `demo-registry/main.ts --config FILE` (one node process with tsx's hook) with a temporary Distribution-style config. */
@@ -36,16 +36,25 @@ export const startDemoRegistry: StartRegistry = async (options) => {
   return { url, pid: child.pid!, stop };
 };
 
-/** Our extension, for a third run: up to 500 events per envelope, waiting up to 100ms to fill one. */
+/** Our extension, for a third run: up to 500 events per envelope, waiting up to 100ms to fill one. What tuning adds. */
 const BATCHED = { maxevents: 500, linger: '100ms' };
 
+/**
+ * The demo registry with notifications off (no `notifications` section), on (one endpoint
+ * configured as Distribution's would be: none of our fields, so our defaults) and on with
+ * BATCHED; then Distribution 2.8.2 off and on, in the same run. The issue's targets:
+ * manifest GETs with notifications off at least Distribution's rate, and, with
+ * notifications on and every event delivered, at most 10% more registry CPU per GET than off.
+ */
 export async function benchRegistry(): Promise<Result[]> {
   const ours = await manifestGetsOffOn(startDemoRegistry, BATCHED);
   const results = offOnResults('demo registry', ours);
-  results[2].note = 'target ≥ 0.95';
+  results.find((r) => r.name === 'demo registry: ratio on/off')!.note = 'target ≥ 0.95';
+  const cpuRatio = results.find((r) => r.name === 'demo registry: registry CPU per GET, ratio on/off')!;
+  cpuRatio.note = `target ≤ 1.10; Distribution's config, our defaults; ${cpuRatio.note}`;
   if (ours.variant) {
     results.push(
-      { name: 'demo registry: manifest GET, on, maxevents 500, linger 100ms', value: ours.variant.reqPerSec, unit: 'req/s', note: runsNote(ours.variant) },
+      { name: 'demo registry: manifest GET, on, maxevents 500, linger 100ms', value: ours.variant.reqPerSec, unit: 'req/s', note: `what tuning adds; ${runsNote(ours.variant)}` },
       { name: 'demo registry: ratio on (maxevents 500)/off', value: ours.variant.reqPerSec / ours.off.reqPerSec, unit: '', note: 'target ≥ 0.95' },
       {
         name: 'demo registry: registry CPU per GET, on, maxevents 500',
@@ -53,6 +62,8 @@ export async function benchRegistry(): Promise<Result[]> {
         unit: 'µs/req',
         note: `with delivery; ${Math.round(ours.variant.delivered).toLocaleString('en-US')} events delivered per run`,
       },
+      { name: 'demo registry: CPU per GET ratio on (maxevents 500)/off', value: ours.variant.cpuUsPerReq / ours.off.cpuUsPerReq, unit: '', note: deliveryNote(ours.variant) },
+      { name: 'demo registry: events per POST, on, maxevents 500', value: ours.variant.eventsPerPost, unit: 'events' },
     );
   }
   if (!goRegistryInstalled()) {
@@ -61,10 +72,19 @@ export async function benchRegistry(): Promise<Result[]> {
   }
   const go = await manifestGetsOffOn(startGoRegistry);
   results.push(...offOnResults('go registry (same suite)', go));
-  results.push({
-    name: 'demo registry / go registry, manifest GET, notifications on',
-    value: ours.on.reqPerSec / go.on.reqPerSec,
-    unit: '',
-  });
+  results.push(
+    {
+      name: 'demo / go registry, manifest GET, notifications off',
+      value: ours.off.reqPerSec / go.off.reqPerSec,
+      unit: '',
+      note: 'target ≥ 1.0; no notifications section in either config',
+    },
+    {
+      name: 'demo / go registry, manifest GET, notifications on',
+      value: ours.on.reqPerSec / go.on.reqPerSec,
+      unit: '',
+      note: "the same endpoint config for both (Distribution's fields only)",
+    },
+  );
   return results;
 }

@@ -1,5 +1,5 @@
 // `npm start`: the demo registry (demo-registry/config.yml, 127.0.0.1:5000) with the bundled
-// webhook receiver (lib/receiver-cli.ts, 127.0.0.1:5001) as a child printing each event.
+// webhook receiver (lib/bin/receiver.ts, 127.0.0.1:5001) as a child printing each event.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -42,7 +42,7 @@ async function run(): Promise<void> {
     await writeOciLayout(SAMPLE, [{ tag: 'v1', image: tinyImage({ layers: [{ 'hello.txt': 'hello from the demo registry\n' }] }) }]);
   }
   const tsx = path.join(ROOT, 'node_modules', '.bin', 'tsx');
-  const receiver: ChildProcess = spawn(tsx, ['lib/receiver-cli.ts', '--port', String(RECEIVER_PORT), '--token', receiverToken(config)], {
+  const receiver: ChildProcess = spawn(tsx, ['lib/bin/receiver.ts', '--port', String(RECEIVER_PORT), '--token', receiverToken(config)], {
     stdio: ['ignore', 'inherit', 'inherit'],
     // Its own process group: Ctrl-C reaches only us, so the receiver outlives the registry's drain.
     detached: true,

@@ -74,6 +74,10 @@ export const DEFAULTS = deepFreeze({
   http: {
     userAgent: 'registry-notifications',
     maxSockets: 4,
+    /** Longest wait a `Retry-After` answer is honoured for (at least the endpoint's `maxbackoff`). */
+    maxRetryAfterMs: 5 * 60 * 1000, // 5m
+    /** Failed attempts are logged at most once per this, per endpoint, with a count of the rest. */
+    failureLogIntervalMs: 10_000, // 10s
   },
   /** `createReceiver` and `verifyWebhook`. */
   receiver: {

@@ -1,5 +1,6 @@
 import type https from 'node:https';
 import type { Event } from '../model/event';
+import { DEFAULTS } from '../config/defaults';
 import { normalizeEndpoint, type EndpointConfig, type EndpointInit } from '../config/normalize';
 import { Filter } from './filter';
 import { payloadEncoder, type EncodedRequest } from '../codec/payload';
@@ -31,6 +32,8 @@ export interface EndpointOptions {
   encode?(events: readonly Event[]): EncodedRequest;
   /** Where delivery problems are reported. @default console.error */
   onError?(err: Error): void;
+  /** Failed attempts are reported at most once per this, with a count of those not shown. @default 10000 (10s) */
+  failureLogIntervalMs?: number;
 }
 
 /** An endpoint answered `410 Gone`: it stops delivering until it is configured again. */
@@ -87,6 +90,28 @@ class ShrinkOnTimeout implements Sink {
 }
 
 /**
+ * Reports failed attempts (an answer that is not success, no answer) to `report`, at most
+ * one line per `intervalMs`, counting the failures it did not show: an endpoint that is
+ * down for an hour makes a few hundred lines, not a million. Messages carry the URL as
+ * shown (credentials redacted).
+ */
+function failureLog(report: (err: Error) => void, intervalMs: number) {
+  let lastAt = -Infinity;
+  let unshown = 0;
+  return (attempt: number, err: Error, waitMs: number) => {
+    const now = performance.now();
+    if (now - lastAt < intervalMs) {
+      unshown++;
+      return;
+    }
+    const more = unshown > 0 ? ` (${unshown} more failed attempts since the last report)` : '';
+    report(new Error(`delivery attempt ${attempt} failed: ${err.message}; next attempt in ${Math.round(waitMs)}ms${more}`));
+    lastAt = now;
+    unshown = 0;
+  };
+}
+
+/**
  * One webhook endpoint: Filter -> Queue -> RetryingSink -> HttpSink (with requests cut
  * shorter after a timeout when they carry several events), read top to bottom
  * in the constructor. Writes return once events are queued; delivery happens behind.
@@ -133,7 +158,12 @@ export class Endpoint implements Sink {
       onStateChange: (state) => this.stats.setState(state),
     });
     const below = c.maxEvents > 1 ? new ShrinkOnTimeout(http) : http;
-    const retrying = new RetryingSink(below, breaker, { maxRetries: c.maxRetries, isPermanent: isGone });
+    const retrying = new RetryingSink(below, breaker, {
+      maxRetries: c.maxRetries,
+      isPermanent: isGone,
+      maxRetryAfterMs: Math.max(c.maxBackoffMs, DEFAULTS.http.maxRetryAfterMs),
+      onRetry: failureLog(onError, options.failureLogIntervalMs ?? DEFAULTS.http.failureLogIntervalMs),
+    });
     const queueHooks = this.stats.queueHooks();
     this.dropped = (events, reason) => queueHooks.dropped?.(events, reason);
     this.deadLetters = options.deadLetters ?? new MemoryDeadLetterStore();

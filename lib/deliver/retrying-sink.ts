@@ -29,6 +29,12 @@ export interface RetryingSinkOptions {
   isPermanent?(err: Error): boolean;
   /** Called after each failed attempt with the wait that follows. */
   onRetry?(attempt: number, err: Error, waitMs: number): void;
+  /**
+   * Longest wait a `Retry-After` answer may ask for; a longer one waits this long. A
+   * proxy that asks for a month must not stop an endpoint for a month.
+   * @default 300000 (5m)
+   */
+  maxRetryAfterMs?: number;
 }
 
 /**
@@ -67,7 +73,7 @@ export class RetryingSink implements Sink {
         if (err instanceof ClosedSinkError) throw err;
         const error = err as Error & RetryAfter;
         this.strategy.failure(error);
-        retryAfter = error.retryAfterMs ?? 0;
+        retryAfter = Math.min(error.retryAfterMs ?? 0, this.options.maxRetryAfterMs ?? DEFAULTS.http.maxRetryAfterMs);
         if (this.options.isPermanent?.(error)) throw error;
         if (this.maxRetries >= 0 && attempt >= this.maxRetries) {
           throw new RetriesExhaustedError(attempt + 1, error);

@@ -7,6 +7,7 @@
 // done, 1 a store could not be used, 2 bad arguments or configuration.
 import { parseArgs } from 'node:util';
 import { loadNotificationsConfig } from '../config/load';
+import { replayDeadLetters } from '../stores/dead-letter-store';
 import type { NotificationsConfig } from '../config/normalize';
 import { ConfigError } from '../config/values';
 import { createEndpointStores } from '../stores/create-stores';
@@ -89,8 +90,7 @@ export async function runDeadLetters(args: DeadLettersArgs, out: (line: string) 
       }
       return letters.length;
     }
-    const events = await stores.deadLetters.replay(args.ids);
-    if (events.length > 0) await stores.queue.append(events);
+    const events = await replayDeadLetters(stores.deadLetters, (e) => stores.queue.append(e), args.ids);
     out(`replayed ${events.length} event(s) into the queue of endpoint ${endpoint}`);
     return events.length;
   } finally {

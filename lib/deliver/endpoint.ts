@@ -14,7 +14,7 @@ import type { Sink } from './sink';
 import { EndpointStats } from '../inspect/endpoint-stats';
 import { webhookSigner } from '../codec/signing';
 import type { QueueStore } from '../stores/queue-store';
-import type { DeadLetter, DeadLetterStore } from '../stores/dead-letter-store';
+import { replayDeadLetters, type DeadLetter, type DeadLetterStore } from '../stores/dead-letter-store';
 import { MemoryDeadLetterStore } from '../stores/memory-dead-letters';
 
 export interface EndpointOptions {
@@ -223,9 +223,7 @@ export class Endpoint implements Sink {
    * Resolves to the events queued.
    */
   async replayDeadLetters(ids?: readonly string[]): Promise<Event[]> {
-    const events = await this.deadLetters.replay(ids);
-    if (events.length > 0) await this.queue.write(events);
-    return events;
+    return replayDeadLetters(this.deadLetters, (events) => this.queue.write(events), ids);
   }
 
   async write(events: readonly Event[]): Promise<void> {

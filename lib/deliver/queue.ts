@@ -153,19 +153,24 @@ export class Queue implements Sink {
     await this.opts.deadLetters?.close();
   }
 
-  /** The sink below gave up on these events: dead-letter them when there is a store for it. */
-  private async giveUp(events: Event[], err: Error): Promise<void> {
+  /**
+   * The sink below gave up on these events: dead-letter them when there is a store for it.
+   * Resolves false when the dead-letter store could not take them: they must then stay
+   * in the queue, unacknowledged, to be tried again.
+   */
+  private async giveUp(events: Event[], err: Error): Promise<boolean> {
     this.opts.onError?.(err);
     if (!this.opts.deadLetters) {
       this.hooks.dropped?.(events, err);
-      return;
+      return true;
     }
     try {
       await this.opts.deadLetters.add(events, err.message);
       this.hooks.deadLettered?.(events, err);
+      return true;
     } catch (dlqErr) {
-      this.opts.onError?.(dlqErr as Error);
-      this.hooks.dropped?.(events, err);
+      this.opts.onError?.(new Error(`${(dlqErr as Error).message}; the events stay in the queue and are tried again`, { cause: dlqErr }));
+      return false;
     }
   }
 
@@ -291,7 +296,12 @@ export class Queue implements Sink {
             this.opts.onHalt?.(err as Error);
             return false;
           }
-          await this.giveUp(events, err as Error);
+          if (!(await this.giveUp(events, err as Error))) {
+            // Neither delivered nor dead-lettered: leave this write and the rest of the take
+            // unacknowledged (order kept), and take them again after a pause.
+            await this.pause(DEFAULTS.stores.takeWaitMs);
+            return !signal.aborted;
+          }
         } finally {
           inFlight = false;
         }

@@ -26,3 +26,24 @@ export interface DeadLetterStore {
   count(): Promise<number>;
   close(): Promise<void>;
 }
+
+/**
+ * Sends dead letters back to a queue without a moment in which they are in neither: the
+ * chosen events (those with these ids, or all) are queued first, with `queue`, and only
+ * then removed from the dead-letter store. A queue that refuses them leaves them where
+ * they were; a removal that fails after queueing leaves them in both (a duplicate, which
+ * at-least-once allows, rather than a loss). Resolves to the events queued, oldest first.
+ */
+export async function replayDeadLetters(
+  deadLetters: DeadLetterStore,
+  queue: (events: Event[]) => Promise<void>,
+  ids?: readonly string[],
+): Promise<Event[]> {
+  const wanted = ids ? new Set(ids) : undefined;
+  const letters = await deadLetters.list({ limit: Number.MAX_SAFE_INTEGER });
+  const events = letters.map((l) => l.event).filter((e) => !wanted || wanted.has(e.id));
+  if (events.length === 0) return [];
+  await queue(events);
+  await deadLetters.replay(events.map((e) => e.id));
+  return events;
+}

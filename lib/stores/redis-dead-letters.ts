@@ -38,7 +38,13 @@ export class RedisDeadLetterStore implements DeadLetterStore {
     const failedAt = new Date().toISOString();
     const batch = this.client.pipeline();
     for (const e of events) batch.xadd(this.key, '*', 'id', e.id, 'event', encodeEvent(e, { indent: false, withKind: true }), 'reason', reason, 'failedAt', failedAt);
-    await batch.exec();
+    // A pipeline resolves with an error per command rather than rejecting: a write that
+    // failed must fail the add, or the queue would acknowledge events kept nowhere.
+    const results = (await batch.exec()) ?? [];
+    const failed = results.find(([err]) => err);
+    if (failed || results.length !== events.length) {
+      throw new Error(`${this.description}: dead letters not written: ${failed?.[0]?.message ?? 'the pipeline was discarded'}`);
+    }
   }
 
   async list(options: { limit?: number } = {}): Promise<DeadLetter[]> {

@@ -299,6 +299,10 @@ export function normalizeQueue(init: QueueInit = {}, field = 'queue', names: Fie
   if (type === 'redis') {
     if (!url) throw new ConfigError(at('url'), 'required when type is redis, e.g. redis://127.0.0.1:6379/0');
     if (!/^rediss?:\/\//.test(url)) throw new ConfigError(at('url'), `expected a redis:// or rediss:// URL, got ${JSON.stringify(url)}`);
+    const db = new URL(url).pathname;
+    if (db !== '' && !/^\/\d*$/.test(db)) {
+      throw new ConfigError(at('url'), `the path names the database, a number such as /0, got ${JSON.stringify(db)} in ${JSON.stringify(url)}`);
+    }
   }
   return {
     type,

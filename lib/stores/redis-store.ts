@@ -165,6 +165,17 @@ export class RedisStore implements QueueStore {
       if (c.status === 'wait') await c.connect();
     }
     await this.client.ping();
+    // ioredis reports a database it could not select only as an error event and goes on
+    // in database 0: select it here, so a wrong one fails start-up instead.
+    const db = Number(this.client.options.db ?? 0);
+    if (db !== 0) {
+      for (const c of [this.client, this.blocking]) {
+        await c.select(db).catch((err: Error) => {
+          this.lastError = new Error(`database ${db} cannot be selected on this server: ${err.message}`);
+          throw this.lastError;
+        });
+      }
+    }
     this.blockingId = Number(await this.blocking.client('ID'));
     await this.ensureGroup();
   }

@@ -1,4 +1,4 @@
-import { applyEnvOverrides, ConfigError, parseNotificationsConfig, readConfigFile, type NotificationsConfig } from '../lib';
+import { ConfigError, parseNotificationsConfig, parseWithEnvOverrides, readConfigFile, type NotificationsConfig } from '../lib';
 import { Section, shown as describe, type Shape } from './config-reader';
 import * as schema from './distribution-schema';
 import { DEFAULT_LOG_CONFIG, LOG_FORMATTERS, LOG_LEVELS, type LogConfig } from './log';
@@ -431,33 +431,6 @@ export function notAppliedWarning(config: RegistryConfig): string | undefined {
  * (`REGISTRY_HTTP_ADDR=:5001`, `REGISTRY_NOTIFICATIONS_ENDPOINTS_0_URL=…`).
  */
 export function loadRegistryConfig(file: string, env: Record<string, string | undefined> = {}): RegistryConfig {
-  const doc = applyEnvOverrides(readConfigFile(file), env);
-  try {
-    return parseRegistryConfig(doc);
-  } catch (err) {
-    throw blameVariable(err, env);
-  }
+  return parseWithEnvOverrides(readConfigFile(file), env, parseRegistryConfig);
 }
 
-/**
- * A ConfigError about a field a `REGISTRY_*` variable set also names the variable, since
- * the file has no such line: `log.formater: unknown field; … (set by REGISTRY_LOG_FORMATER)`.
- */
-function blameVariable(err: unknown, env: Record<string, string | undefined>): unknown {
-  if (!(err instanceof ConfigError)) return err;
-  const field = err.field.toLowerCase();
-  let culprit: { name: string; at: string } | undefined;
-  for (const [name, value] of Object.entries(env)) {
-    if (!name.startsWith('REGISTRY_') || value === undefined) continue;
-    const at = name
-      .slice('REGISTRY_'.length)
-      .split('_')
-      .map((segment, i) => (/^\d+$/.test(segment) ? `[${segment}]` : `${i === 0 ? '' : '.'}${segment.toLowerCase()}`))
-      .join('');
-    const covers = field === at || field.startsWith(`${at}.`) || field.startsWith(`${at}[`);
-    if (covers && (!culprit || at.length > culprit.at.length)) culprit = { name, at };
-  }
-  if (!culprit) return err;
-  const message = err.message.startsWith(`${err.field}: `) ? err.message.slice(err.field.length + 2) : err.message;
-  return new ConfigError(err.field, `${message} (set by ${culprit.name})`);
-}

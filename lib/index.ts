@@ -19,7 +19,7 @@ export type {
 // Configuration: the one loader and every default.
 export { loadNotificationsConfig, parseNotificationsConfig, readConfigFile } from './config/load';
 export type { LoadOptions } from './config/load';
-export { applyEnvOverrides } from './config/env-overrides';
+export { applyEnvOverrides, parseWithEnvOverrides } from './config/env-overrides';
 export { DEFAULTS } from './config/defaults';
 export { ConfigError, parseDuration } from './config/values';
 export type { EndpointConfig, EventRules, NotificationsConfig, QueueConfig, QueueType } from './config/normalize';

@@ -42,6 +42,48 @@ export function applyEnvOverrides(doc: unknown, env: Record<string, string | und
 }
 
 /**
+ * Applies the `<prefix>_<PATH>` variables of `env` to `doc` (see `applyEnvOverrides`) and
+ * hands the result to `parse`. A ConfigError that `parse` throws about a field a
+ * variable set, or inside an item one added, names that variable too, since the file has
+ * no such line: `log.formater: unknown field; … (set by REGISTRY_LOG_FORMATER)`. `root`
+ * is the path of `doc` in the fields `parse` names, e.g. `notifications` for that section.
+ */
+export function parseWithEnvOverrides<T>(
+  doc: unknown,
+  env: Record<string, string | undefined>,
+  parse: (doc: unknown) => T,
+  prefix = 'REGISTRY',
+  root = '',
+): T {
+  const { doc: overridden, applied } = overrideDocument(doc, env, prefix, root);
+  try {
+    return parse(overridden);
+  } catch (err) {
+    throw blameVariable(err, applied, root);
+  }
+}
+
+/**
+ * A ConfigError about a field a variable set, or inside an item it added, names the
+ * variable too, as the file has no such line. The most specific variable wins.
+ */
+function blameVariable(err: unknown, applied: AppliedOverride[], root: string): unknown {
+  if (!(err instanceof ConfigError)) return err;
+  const within = (at: string) => err.field === at || err.field.startsWith(`${at}.`) || err.field.startsWith(`${at}[`);
+  let culprit: { how: string; at: string } | undefined;
+  const consider = (how: string, at: string) => {
+    if (within(at) && (!culprit || at.length > culprit.at.length)) culprit = { how, at };
+  };
+  for (const { variable, path, created } of applied) {
+    consider(`set by ${variable}`, formatPath(root, path));
+    if (created) consider(`added by ${variable}`, formatPath(root, created));
+  }
+  if (!culprit) return err;
+  const message = err.message.startsWith(`${err.field}: `) ? err.message.slice(err.field.length + 2) : err.message;
+  return new ConfigError(err.field, `${message} (${culprit.how})`);
+}
+
+/**
  * `applyEnvOverrides`, also telling which variables applied and where. `root` names
  * the document in error messages (e.g. `notifications` when it is that section).
  */

@@ -10,7 +10,7 @@ import {
   type QueueConfig,
 } from './normalize';
 import { ConfigError, describeValue, expectBoolean, expectMapping, parseDuration } from './values';
-import { formatPath, overrideDocument, type AppliedOverride } from './env-overrides';
+import { parseWithEnvOverrides } from './env-overrides';
 
 const parsedConfigs = new WeakSet<object>();
 
@@ -106,12 +106,7 @@ function yamlQueue(value: unknown, field: string): QueueConfig {
 export function parseNotificationsConfig(value: unknown, field = 'notifications', options: LoadOptions = {}): NotificationsConfig {
   if (isParsedConfig(value)) return value;
   if (!options.env) return parseSection(value, field);
-  const { doc, applied } = overrideDocument(value, options.env, `${ENV_PREFIX}_NOTIFICATIONS`, field);
-  try {
-    return parseSection(doc, field);
-  } catch (err) {
-    throw blameVariable(err, applied, field);
-  }
+  return parseWithEnvOverrides(value, options.env, (doc) => parseSection(doc, field), `${ENV_PREFIX}_NOTIFICATIONS`, field);
 }
 
 /** Where the loader reads configuration from besides the value or file it is given. */
@@ -126,26 +121,6 @@ export interface LoadOptions {
 
 /** Distribution's prefix of environment overrides. */
 const ENV_PREFIX = 'REGISTRY';
-
-/**
- * A ConfigError about a field a variable set, or inside an item it added, names the
- * variable too, as the file has no such line. The most specific variable wins.
- */
-function blameVariable(err: unknown, applied: AppliedOverride[], root: string): unknown {
-  if (!(err instanceof ConfigError)) return err;
-  const within = (at: string) => err.field === at || err.field.startsWith(`${at}.`) || err.field.startsWith(`${at}[`);
-  let culprit: { how: string; at: string } | undefined;
-  const consider = (how: string, at: string) => {
-    if (within(at) && (!culprit || at.length > culprit.at.length)) culprit = { how, at };
-  };
-  for (const { variable, path, created } of applied) {
-    consider(`set by ${variable}`, formatPath(root, path));
-    if (created) consider(`added by ${variable}`, formatPath(root, created));
-  }
-  if (!culprit) return err;
-  const message = err.message.startsWith(`${err.field}: `) ? err.message.slice(err.field.length + 2) : err.message;
-  return new ConfigError(err.field, `${message} (${culprit.how})`);
-}
 
 function parseSection(value: unknown, field: string): NotificationsConfig {
   // fanouttimeout is GitLab's: how long its broadcaster's own buffer is emptied into the

@@ -31,12 +31,16 @@ export function parseEndpointUrl(url: string): EndpointUrl {
     parsed.password = '';
   }
   const href = parsed.href;
-  if (authorization) {
+  let redacted = authorization !== undefined;
+  if (redacted) {
     parsed.username = REDACTED;
     parsed.password = REDACTED;
   }
   for (const name of [...parsed.searchParams.keys()]) {
-    if (SECRET_PARAM.test(name)) parsed.searchParams.set(name, REDACTED);
+    if (!SECRET_PARAM.test(name)) continue;
+    parsed.searchParams.set(name, REDACTED);
+    redacted = true;
   }
-  return { href, shown: authorization || parsed.search !== new URL(href).search ? parsed.href : url, authorization };
+  // Unredacted, the URL is shown as it was written.
+  return { href, shown: redacted ? parsed.href : url, authorization };
 }

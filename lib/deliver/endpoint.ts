@@ -4,7 +4,6 @@ import { DEFAULTS } from '../config/defaults';
 import { normalizeEndpoint, type EndpointConfig, type EndpointInit } from '../config/normalize';
 import { Filter } from './filter';
 import { payloadEncoder, type EncodedRequest } from '../codec/payload';
-import { parseEndpointUrl } from './endpoint-url';
 import { HttpDeliveryError, HttpSink, HttpStatusError } from './http-sink';
 import { HttpTimeoutError } from './http-transport';
 import { Queue } from './queue';
@@ -122,6 +121,7 @@ export class Endpoint implements Sink {
   readonly queue: Queue;
   readonly deadLetters: DeadLetterStore;
   private readonly head: Sink;
+  private readonly http: HttpSink;
   /** Why delivery stopped for good (the endpoint answered 410 Gone). */
   gone?: Error;
   private readonly dropped: (events: readonly Event[], reason: Error) => void;
@@ -150,6 +150,7 @@ export class Endpoint implements Sink {
       sign: c.secrets.length > 0 ? webhookSigner(c.secrets) : undefined,
       hooks: this.stats.httpHooks(),
     });
+    this.http = http;
     const breaker = new Breaker({
       threshold: c.threshold,
       backoffMs: c.backoffMs,
@@ -200,7 +201,7 @@ export class Endpoint implements Sink {
 
   /** The URL as stats and logs show it, credentials redacted. */
   get shownUrl(): string {
-    return parseEndpointUrl(this.config.url).shown;
+    return this.http.url;
   }
 
   /**

@@ -1,7 +1,7 @@
 import { DEFAULTS } from '../config/defaults';
 import type { Event } from '../model/event';
 import { encodeEnvelope } from '../codec/envelope';
-import { ClosedSinkError, type Sink } from './sink';
+import { ClosedSinkError, sleep, type Sink } from './sink';
 import { StoreFullError, type QueueStore, type StoredEvent } from '../stores/queue-store';
 import type { DeadLetterStore } from '../stores/dead-letter-store';
 import { MemoryStore } from '../stores/memory-store';
@@ -216,16 +216,7 @@ export class Queue implements Sink {
 
   /** Waits `ms`, or less when delivery stops. */
   private pause(ms: number): Promise<void> {
-    const signal = this.stop.signal;
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      signal.addEventListener('abort', done, { once: true });
-    });
+    return sleep(ms, this.stop.signal, 'queue').catch(() => undefined);
   }
 
   /**

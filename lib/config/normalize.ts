@@ -10,6 +10,8 @@ import {
   expectInteger,
   expectString,
   expectStrings,
+  isHeaderName,
+  unsafeHeaderChar,
 } from './values';
 
 export type QueueType = 'memory' | 'sqlite' | 'redis';
@@ -165,10 +167,6 @@ function namer(field: string, names: FieldNames): (key: string) => string {
 const positiveOr = (n: number, fallback: number) => (n > 0 ? n : fallback);
 const positiveOrUnset = (n: number, fallback: number | undefined) => (n > 0 ? n : fallback);
 
-/** A header value may not carry CR, LF or NUL: it would end the header (or the request) early. */
-const UNSAFE_HEADER_VALUE = /[\r\n\0]/;
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-
 function normalizeHeaders(value: unknown, field: string): Record<string, string[]> {
   if (value === undefined || value === null) return {};
   if (typeof value !== 'object' || Array.isArray(value)) {
@@ -176,11 +174,13 @@ function normalizeHeaders(value: unknown, field: string): Record<string, string[
   }
   const out: Record<string, string[]> = {};
   for (const [name, values] of Object.entries(value)) {
-    if (!HEADER_NAME.test(name)) throw new ConfigError(`${field}.${name}`, 'not a valid HTTP header name');
+    if (!isHeaderName(name)) throw new ConfigError(`${field}.${name}`, 'not a valid HTTP header name');
     // Distribution writes each header as a list; a single string is accepted too.
     const list = typeof values === 'string' ? [values] : expectStrings(values, `${field}.${name}`);
     list.forEach((v, i) => {
-      if (UNSAFE_HEADER_VALUE.test(v)) throw new ConfigError(`${field}.${name}[${i}]`, 'a header value must not contain CR, LF or NUL');
+      // CR or LF would end the header (or the request) early; Node refuses the rest.
+      const bad = unsafeHeaderChar(v);
+      if (bad) throw new ConfigError(`${field}.${name}[${i}]`, `a header value must not contain ${bad}: an HTTP header cannot carry it`);
     });
     out[name] = list;
   }

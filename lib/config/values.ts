@@ -160,3 +160,19 @@ export function expectDuration(value: unknown, field: string, fallback: number):
   }
   return ms;
 }
+
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** Characters an HTTP header value cannot carry (Node refuses them on every request). */
+const INVALID_HEADER_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
+const CHAR_NAMES: Record<string, string> = { '\r': 'CR', '\n': 'LF', '\0': 'NUL' };
+
+/** Whether a header name is an HTTP token. */
+export function isHeaderName(name: string): boolean {
+  return HEADER_NAME.test(name);
+}
+
+/** The first character of a header value that HTTP cannot carry, named (`CR`, `LF`, `NUL`, `U+0001`); undefined when there is none. */
+export function unsafeHeaderChar(value: string): string | undefined {
+  const bad = INVALID_HEADER_CHAR.exec(value)?.[0];
+  return bad === undefined ? undefined : (CHAR_NAMES[bad] ?? `U+${bad.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`);
+}

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type https from 'node:https';
 import { DEFAULTS } from '../config/defaults';
+import { isHeaderName, unsafeHeaderChar } from '../config/values';
 import { parseEndpointUrl } from './endpoint-url';
 import type { EnvelopeVersion, Event } from '../model/event';
 import { payloadEncoder, type EncodedRequest } from '../codec/payload';
@@ -75,22 +76,12 @@ export function parseRetryAfter(value: string | undefined, now = Date.now()): nu
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
-/** Characters Node refuses in a header value. */
-const INVALID_HEADER_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
-const CHAR_NAMES: Record<string, string> = { '\r': 'CR', '\n': 'LF', '\0': 'NUL' };
-
 /** Throws a TypeError naming the header when Node would refuse it on every request. */
 function checkHeader(name: string, values: readonly string[]): void {
-  try {
-    http.validateHeaderName(name);
-  } catch {
-    throw new TypeError(`header ${JSON.stringify(name)}: the name is not a valid HTTP token`);
-  }
+  if (!isHeaderName(name)) throw new TypeError(`header ${JSON.stringify(name)}: the name is not a valid HTTP token`);
   for (const value of values) {
-    const bad = INVALID_HEADER_CHAR.exec(value)?.[0];
-    if (bad === undefined) continue;
-    const what = CHAR_NAMES[bad] ?? `U+${bad.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
-    throw new TypeError(`header ${JSON.stringify(name)}: a value contains ${what}, which an HTTP header cannot carry`);
+    const bad = unsafeHeaderChar(value);
+    if (bad) throw new TypeError(`header ${JSON.stringify(name)}: a value contains ${bad}, which an HTTP header cannot carry`);
   }
 }
 

@@ -126,6 +126,16 @@ describe('DEFAULTS is the one place for defaults', () => {
     );
   });
 
+  it('header values HTTP cannot carry are refused where they are configured, as the HTTP sink refuses them', () => {
+    expect(() => parseNotificationsConfig({ endpoints: [{ name: 'a', url: 'http://h/', headers: { 'X-Token': ['t\r\nX-Injected: 1'] } }] })).toThrow(
+      'notifications.endpoints[0].headers.X-Token[0]: a header value must not contain CR: an HTTP header cannot carry it',
+    );
+    expect(() => normalizeEndpoint({ name: 'a', url: 'http://h/', headers: { 'X-Token': ['t\u0001'] } })).toThrow(
+      'endpoint.headers.X-Token[0]: a header value must not contain U+0001: an HTTP header cannot carry it',
+    );
+    expect(normalizeEndpoint({ name: 'a', url: 'http://h/', headers: { 'X-Note': ['a\tb', 'caf\u00e9'] } }).headers).toEqual({ 'X-Note': ['a\tb', 'caf\u00e9'] });
+  });
+
   it('DEFAULTS cannot be changed by accident', () => {
     expect(() => {
       (DEFAULTS.endpoint as { timeoutMs: number }).timeoutMs = 5;

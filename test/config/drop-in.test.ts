@@ -4,9 +4,10 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, createNotifications, DEFAULTS, loadNotificationsConfig, parseNotificationsConfig } from '../../lib';
+import { createNotifications, DEFAULTS, loadNotificationsConfig, parseNotificationsConfig } from '../../lib';
 import { normalizeEndpoint } from '../../lib/config/normalize';
 import { nearestName } from '../../lib/config/values';
+import { configFailure } from '../helpers/config-failure';
 import { makeEvents } from '../helpers/events';
 
 function configFile(lines: string[]): string {
@@ -16,13 +17,7 @@ function configFile(lines: string[]): string {
 }
 
 function messageOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as Error).message;
-  }
-  throw new Error('expected a ConfigError');
+  return configFailure(fn).message;
 }
 
 describe('the loader and REGISTRY_NOTIFICATIONS_* variables', () => {

@@ -1,4 +1,5 @@
-import { applyEnvOverrides, ConfigError } from '../../lib';
+import { applyEnvOverrides } from '../../lib';
+import { configFailure } from '../helpers/config-failure';
 
 /** Freezes a document all the way down, so a test fails if the input is changed. */
 function frozen<T>(value: T): T {
@@ -9,16 +10,6 @@ function frozen<T>(value: T): T {
   return value;
 }
 
-/** The ConfigError `fn` throws. */
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return err as ConfigError;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('applyEnvOverrides', () => {
   it('overrides the field at a REGISTRY_<PATH>, as Distribution does', () => {
@@ -140,14 +131,14 @@ describe('applyEnvOverrides', () => {
     });
 
     it('refuses a gap, naming the variable', () => {
-      const err = configError(() =>
+      const err = configFailure(() =>
         applyEnvOverrides({ notifications: { endpoints: [{ name: 'a', url: 'http://a/' }] } }, { REGISTRY_NOTIFICATIONS_ENDPOINTS_3_URL: 'http://x/' }),
       );
       expect(err.field).toBe('REGISTRY_NOTIFICATIONS_ENDPOINTS_3_URL');
       expect(err.message).toBe(
         'REGISTRY_NOTIFICATIONS_ENDPOINTS_3_URL: index 3 is past the end of notifications.endpoints, which has 1 item; the next new one is 1',
       );
-      expect(configError(() => applyEnvOverrides({}, { REGISTRY_NOTIFICATIONS_ENDPOINTS_1_URL: 'http://x/' })).message).toContain(
+      expect(configFailure(() => applyEnvOverrides({}, { REGISTRY_NOTIFICATIONS_ENDPOINTS_1_URL: 'http://x/' })).message).toContain(
         'index 1 is past the end of notifications.endpoints, which has 0 items',
       );
     });
@@ -187,7 +178,7 @@ describe('applyEnvOverrides', () => {
       ['a trailing underscore', {}, { REGISTRY_: ':1' }, 'REGISTRY_: empty path segment'],
       ['a value that is not YAML', {}, { REGISTRY_HTTP_ADDR: '*alias' }, 'REGISTRY_HTTP_ADDR: cannot read "*alias" as a YAML value'],
     ])('%s', (_kind, doc, env, message) => {
-      const err = configError(() => applyEnvOverrides(doc, env));
+      const err = configFailure(() => applyEnvOverrides(doc, env));
       expect(err.field).toBe(Object.keys(env)[0]);
       expect(err.message).toContain(message);
     });

@@ -25,7 +25,40 @@ export interface QueueStore {
   pending(): Promise<number>;
   /** Checks the store can be used (a server answers); rejects with StoreOpenError naming it. */
   open?(): Promise<void>;
+  /**
+   * The endpoint's delivery control as last saved (paused by an operator, or stopped by a
+   * `410 Gone`), so that it survives a restart; undefined when delivery runs. A store that
+   * does not implement these keeps the control in memory only (the endpoint does so).
+   */
+  loadControl?(): Promise<EndpointControl | undefined>;
+  /** Saves the control (undefined clears it: delivery runs); durable when this resolves. */
+  saveControl?(control: EndpointControl | undefined): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Why an endpoint's delivery is stopped, kept by its store across restarts. */
+export interface EndpointControl {
+  /** `paused`: an operator paused it; `gone`: the endpoint answered 410 Gone. */
+  state: 'paused' | 'gone';
+  /** What stopped it, e.g. `HTTP 410 from https://hooks.example/registry` or `paused by an operator`. */
+  reason: string;
+  /** When, as an ISO 8601 time. */
+  since: string;
+}
+
+/**
+ * The store's data is damaged (a SQLite page that fails its checks, a Redis entry that is
+ * not ours): delivery from it must stop rather than loop, and say so.
+ */
+export class StoreCorruptError extends Error {
+  override readonly name = 'StoreCorruptError';
+  constructor(
+    readonly store: string,
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${store}: the store is damaged (${reason}); delivery from it is stopped`, options);
+  }
 }
 
 /** A store refused an event because it is full; the event is counted as dropped. */

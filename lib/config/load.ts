@@ -24,7 +24,7 @@ const ENDPOINT_FIELDS = [
   'maxretries', 'maxevents', 'maxbytes', 'linger', 'envelope', 'include', 'maxbackoff', 'jitter', 'format', 'secrets',
   'queuesizelimit', 'queuepurgetimeout', // GitLab's container registry
 ] as const;
-const RULE_FIELDS = ['mediatypes', 'actions', 'repositories', 'tags', 'kinds'] as const;
+const RULE_FIELDS = ['mediatypes', 'actions', 'repositories', 'tags', 'kinds', 'topics'] as const;
 const QUEUE_FIELDS = ['type', 'path', 'url', 'limit', 'draintimeout', 'prefix', 'claimidle', 'committimeout'] as const;
 
 /** A Go duration as YAML gives it, in ms; undefined when absent (the normaliser fills the default). */
@@ -40,6 +40,7 @@ function yamlRules(value: unknown, field: string): Partial<EventRules> {
     repositories: raw.repositories as string[],
     tags: raw.tags as string[],
     kinds: raw.kinds as EventRules['kinds'],
+    topics: raw.topics as string[],
   };
 }
 

@@ -1,4 +1,5 @@
 import { PAYLOAD_FORMATS, type PayloadFormat } from '../codec/payload';
+import { expandTopics } from '../model/topic';
 import { secretKey } from '../codec/signing';
 import { EVENT_ACTIONS, EVENT_KINDS, type EnvelopeVersion, type EventKind } from '../model/event';
 import { DEFAULTS } from './defaults';
@@ -51,6 +52,8 @@ export interface EventRules {
   repositories: string[];
   tags: string[];
   kinds: EventKind[];
+  /** Topics in containerd's shape (`/manifest/push`), or patterns of them (`/manifest/*`). */
+  topics: string[];
 }
 
 /** One webhook endpoint (`notifications.endpoints[]`), every default filled in. */
@@ -205,7 +208,20 @@ function normalizeRules(rules: Loose<EventRules> | undefined, field: string, nam
     repositories: expectStrings(r.repositories, at('repositories')),
     tags: expectStrings(r.tags, at('tags')),
     kinds: oneOf(expectStrings(r.kinds, at('kinds')), EVENT_KINDS, at('kinds'), 'kind'),
+    topics: topicPatterns(expectStrings(r.topics, at('topics')), at('topics')),
   };
+}
+
+/** Topic patterns that each select at least one topic. */
+function topicPatterns(list: string[], field: string): string[] {
+  list.forEach((pattern, i) => {
+    try {
+      expandTopics([pattern]);
+    } catch (err) {
+      throw new ConfigError(`${field}[${i}]`, (err as Error).message);
+    }
+  });
+  return list;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { eventKind } from '../model/event-kind';
+import { topicMatcher } from '../model/topic';
 import type { Event, EventKind } from '../model/event';
 import { globMatcher } from './glob';
 import { ClosedSinkError, type Sink } from './sink';
@@ -15,6 +16,8 @@ export interface MatchRules {
   tags?: readonly string[];
   /** Target kinds: manifest, blob, tag, repository. */
   kinds?: readonly EventKind[];
+  /** Topics or topic patterns: `/manifest/push`, `/manifest/*`, `/**`. */
+  topics?: readonly string[];
 }
 
 export interface FilterOptions {
@@ -51,6 +54,7 @@ function tests(rules: MatchRules = {}): Test[] {
     const set = new Set<string>(rules.kinds);
     out.push((e) => set.has(eventKind(e)));
   }
+  if (rules.topics?.length) out.push(topicMatcher(rules.topics));
   return out;
 }
 

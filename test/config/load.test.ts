@@ -33,8 +33,8 @@ describe('parseNotificationsConfig', () => {
       threshold: 5,
       backoffMs: 1000,
       ignoredMediaTypes: ['application/octet-stream'],
-      ignore: { mediaTypes: ['application/vnd.oci.image.config.v1+json'], actions: ['pull'], repositories: [], tags: [], kinds: [] },
-      include: { mediaTypes: [], actions: [], repositories: [], tags: [], kinds: [] },
+      ignore: { mediaTypes: ['application/vnd.oci.image.config.v1+json'], actions: ['pull'], repositories: [], tags: [], kinds: [], topics: [] },
+      include: { mediaTypes: [], actions: [], repositories: [], tags: [], kinds: [], topics: [] },
       maxRetries: -1,
       maxEvents: 100,
       maxBytes: 262_144,
@@ -90,7 +90,7 @@ describe('parseNotificationsConfig', () => {
       format: 'cloudevents-batch',
       secrets: ['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 'plain-text-secret'],
       include: { mediaTypes: [], actions: [], repositories: ['library/*'], tags: ['v*'], kinds: ['manifest'] },
-      ignore: { mediaTypes: [], actions: ['pull'], repositories: ['library/tmp-*'], tags: [], kinds: [] },
+      ignore: { mediaTypes: [], actions: ['pull'], repositories: ['library/tmp-*'], tags: [], kinds: [], topics: [] },
     });
   });
 

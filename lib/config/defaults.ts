@@ -66,6 +66,10 @@ export const DEFAULTS = deepFreeze({
     redisConnectTimeoutMs: 2000, // 2s
     redisGroup: 'delivery',
     /** Dead letters listed when no limit is given. */
+    /** SQLite: how long a consumer's lease on a queue lasts unless renewed (a killed holder's runs out). */
+    sqliteLeaseMs: 10_000, // 10s
+    /** SQLite: how often the holder renews its lease; well within `sqliteLeaseMs`. */
+    sqliteLeaseRenewMs: 3000, // 3s
     deadLetterListLimit: 100,
     /** Most dead letters a memory store keeps; 0 is no limit. */
     memoryDeadLetterLimit: 10_000,

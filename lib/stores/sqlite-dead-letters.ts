@@ -4,7 +4,7 @@ import { decodeEvent, encodeEvent } from '../codec/envelope';
 import type { Event } from '../model/event';
 import type { DeadLetter, DeadLetterStore } from './dead-letter-store';
 import { StoreClosedError } from './queue-store';
-import { openSqliteDatabase, type OpenSqliteOptions } from './sqlite-store';
+import { openSqliteDatabase, sqliteCorruption, type OpenSqliteOptions } from './sqlite-store';
 
 export interface SqliteDeadLetterStoreOptions extends OpenSqliteOptions {
   /** The database file; usually the same one the endpoint's `SqliteStore` uses. */
@@ -20,15 +20,20 @@ interface DeadLetterRow {
   failed_at: string;
 }
 
-/** Dead letters in a SQLite file (table `dead_letters`), kept until replayed. */
+/**
+ * Dead letters in a SQLite file (table `dead_letters`), kept until replayed. An operation
+ * that finds the file damaged rejects with a `StoreCorruptError`.
+ */
 export class SqliteDeadLetterStore implements DeadLetterStore {
   readonly description: string;
   private readonly db: Database.Database;
+  private readonly path: string;
   private readonly queue: string;
   private closed = false;
 
   constructor(options: SqliteDeadLetterStoreOptions) {
     this.description = `sqlite:${options.path}`;
+    this.path = options.path;
     this.queue = options.queue;
     this.db = openSqliteDatabase(options.path, options);
     this.db.exec(`
@@ -50,21 +55,32 @@ export class SqliteDeadLetterStore implements DeadLetterStore {
       'INSERT INTO dead_letters (queue, event_id, body, reason, failed_at) VALUES (?, ?, ?, ?, ?)',
     );
     const failedAt = new Date().toISOString();
-    this.db.transaction(() => {
-      for (const e of events) insert.run(this.queue, e.id, encodeEvent(e, { indent: false, withKind: true }), reason, failedAt);
-    })();
+    this.guard('adding dead letters', () =>
+      this.db.transaction(() => {
+        for (const e of events) insert.run(this.queue, e.id, encodeEvent(e, { indent: false, withKind: true }), reason, failedAt);
+      })(),
+    );
   }
 
   async list(options: { limit?: number } = {}): Promise<DeadLetter[]> {
     this.assertOpen('list');
-    const rows = this.db
-      .prepare('SELECT seq, body, reason, failed_at FROM dead_letters WHERE queue = ? ORDER BY seq LIMIT ?')
-      .all(this.queue, options.limit ?? DEFAULTS.stores.deadLetterListLimit) as DeadLetterRow[];
+    const rows = this.guard(
+      'listing dead letters',
+      () =>
+        this.db
+          .prepare('SELECT seq, body, reason, failed_at FROM dead_letters WHERE queue = ? ORDER BY seq LIMIT ?')
+          .all(this.queue, options.limit ?? DEFAULTS.stores.deadLetterListLimit) as DeadLetterRow[],
+    );
     return rows.map((r) => ({ event: this.decode(r), reason: r.reason, failedAt: r.failed_at }));
   }
 
   async replay(ids?: readonly string[]): Promise<Event[]> {
     this.assertOpen('replay');
+    return this.guard('replaying dead letters', () => this.takeRows(ids));
+  }
+
+  /** Removes and returns the chosen events, in one transaction: none is removed if one cannot be read. */
+  private takeRows(ids?: readonly string[]): Event[] {
     return this.db.transaction(() => {
       let rows: DeadLetterRow[];
       if (ids) {
@@ -85,8 +101,10 @@ export class SqliteDeadLetterStore implements DeadLetterStore {
 
   async count(): Promise<number> {
     this.assertOpen('count');
-    return (this.db.prepare('SELECT count(*) AS n FROM dead_letters WHERE queue = ?').get(this.queue) as { n: number })
-      .n;
+    return this.guard(
+      'counting dead letters',
+      () => (this.db.prepare('SELECT count(*) AS n FROM dead_letters WHERE queue = ?').get(this.queue) as { n: number }).n,
+    );
   }
 
   async close(): Promise<void> {
@@ -97,6 +115,15 @@ export class SqliteDeadLetterStore implements DeadLetterStore {
 
   private decode(row: DeadLetterRow): Event {
     return decodeEvent(JSON.parse(row.body), `${this.description}: dead letter ${row.seq}`);
+  }
+
+  /** Runs one operation on the file; an error saying the file is damaged becomes a `StoreCorruptError`. */
+  private guard<T>(operation: string, run: () => T): T {
+    try {
+      return run();
+    } catch (err) {
+      throw sqliteCorruption(this.description, this.path, operation, err) ?? err;
+    }
   }
 
   private assertOpen(operation: string): void {

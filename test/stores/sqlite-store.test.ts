@@ -5,7 +5,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { encodeEnvelope } from '../../lib/codec/envelope';
 import { SqliteDeadLetterStore } from '../../lib/stores/sqlite-dead-letters';
-import { StoreClosedError, StoreOpenError } from '../../lib/stores/queue-store';
+import { StoreClosedError, StoreOpenError, type QueueStore } from '../../lib/stores/queue-store';
 import { SqliteStore } from '../../lib/stores/sqlite-store';
 import { makeEvent, makeEvents } from '../helpers/events';
 import { describeDeadLetterContract, describeStoreContract, drain } from './store-contract';
@@ -23,7 +23,13 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 // A poll longer than any test: a waiting take can only end by being woken.
-describeStoreContract('SqliteStore', () => new SqliteStore({ path: newFile(), queue: 'hooks', pollMs: FOREVER_MS }));
+const fileOf = new WeakMap<QueueStore, string>();
+const storeOn = (file: string) => {
+  const store = new SqliteStore({ path: file, queue: 'hooks', pollMs: FOREVER_MS });
+  fileOf.set(store, file);
+  return store;
+};
+describeStoreContract('SqliteStore', () => storeOn(newFile()), (closed) => storeOn(fileOf.get(closed)!));
 describeDeadLetterContract('SqliteDeadLetterStore', () => new SqliteDeadLetterStore({ path: newFile(), queue: 'hooks' }));
 
 describe('SqliteStore', () => {
@@ -108,7 +114,7 @@ describe('SqliteStore', () => {
     db.pragma('user_version = 99');
     db.close();
     expect(() => new SqliteStore({ path: file, queue: 'hooks' })).toThrow(
-      `sqlite store at ${file}: schema version 99 is newer than this library understands (1)`,
+      `sqlite store at ${file}: schema version 99 is newer than this library understands (2)`,
     );
   });
 

@@ -1,6 +1,6 @@
 import { decodeEnvelope, encodeEnvelope } from '../../lib/codec/envelope';
 import type { Event } from '../../lib/model/event';
-import type { QueueStore, StoredEvent } from '../../lib/stores/queue-store';
+import type { EndpointControl, QueueStore, StoredEvent } from '../../lib/stores/queue-store';
 import type { DeadLetterStore } from '../../lib/stores/dead-letter-store';
 import { makeEvent, makeEvents } from '../helpers/events';
 import { loadFixtures } from '../helpers/fixtures';
@@ -38,11 +38,26 @@ function closedAfterEach<S extends { close(): Promise<void> }>(makeStore: () => 
 
 /**
  * What every QueueStore does, run against each store. `makeStore` gives a new, empty store
- * each call; the contract closes it after the test.
+ * each call; the contract closes it after the test. `reopen`, for a store that keeps its
+ * data past `close()`, gives a new store on the same data as the (closed) one passed.
  */
-export function describeStoreContract(name: string, makeStore: () => QueueStore | Promise<QueueStore>): void {
+export function describeStoreContract(
+  name: string,
+  makeStore: () => QueueStore | Promise<QueueStore>,
+  reopen?: (closed: QueueStore) => QueueStore | Promise<QueueStore>,
+): void {
   describe(`${name} honours the store contract`, () => {
     const make = closedAfterEach(makeStore);
+    const reopened: QueueStore[] = [];
+    afterEach(async () => {
+      await Promise.all(reopened.splice(0).map((s) => s.close()));
+    });
+    const closeAndReopen = async (store: QueueStore) => {
+      await store.close();
+      const next = await reopen!(store);
+      reopened.push(next);
+      return next;
+    };
 
     it('hands events out in the order they were appended', async () => {
       const store = await make();
@@ -145,8 +160,53 @@ export function describeStoreContract(name: string, makeStore: () => QueueStore 
       const taken = await store.take(2, never(), 0);
       expect(taken.map((t) => t.event.kind)).toEqual(['blob', 'manifest']);
     });
+
+    // loadControl and saveControl are optional: a store has both or neither.
+    it('saves the endpoint control and loads it back; undefined clears it', async () => {
+      const store = await make();
+      if (!hasControl(store)) {
+        expect([store.loadControl, store.saveControl]).toEqual([undefined, undefined]);
+        return;
+      }
+      expect(await store.loadControl()).toBeUndefined();
+      await store.saveControl(PAUSED);
+      expect(await store.loadControl()).toEqual(PAUSED);
+      await store.saveControl(GONE);
+      expect(await store.loadControl()).toEqual(GONE);
+      await store.saveControl(undefined);
+      expect(await store.loadControl()).toBeUndefined();
+      // Clearing what is not set is harmless.
+      await store.saveControl(undefined);
+      expect(await store.loadControl()).toBeUndefined();
+    });
+
+    // Only a store that keeps its data past close() can show it kept the control.
+    if (reopen) it('keeps the endpoint control through close and reopen', async () => {
+      const store = await make();
+      if (!hasControl(store)) {
+        expect([store.loadControl, store.saveControl]).toEqual([undefined, undefined]);
+        return;
+      }
+      await store.saveControl(GONE);
+      const second = await closeAndReopen(store);
+      expect(await (second as ControlStore).loadControl()).toEqual(GONE);
+      await (second as ControlStore).saveControl(undefined);
+      const third = await closeAndReopen(second);
+      expect(await (third as ControlStore).loadControl()).toBeUndefined();
+    });
   });
 }
+
+type ControlStore = QueueStore & Required<Pick<QueueStore, 'loadControl' | 'saveControl'>>;
+const hasControl = (store: QueueStore): store is ControlStore =>
+  typeof store.loadControl === 'function' && typeof store.saveControl === 'function';
+
+const PAUSED: EndpointControl = { state: 'paused', reason: 'paused by an operator', since: '2026-01-02T03:04:05.678Z' };
+const GONE: EndpointControl = {
+  state: 'gone',
+  reason: 'HTTP 410 from https://hooks.example/registry: \u00ab gone \u00bb, "quoted" \u{1F433}',
+  since: '2026-02-03T04:05:06.789Z',
+};
 
 /** What every DeadLetterStore does; `makeStore` gives a new, empty one each call. */
 export function describeDeadLetterContract(

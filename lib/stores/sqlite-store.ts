@@ -209,9 +209,10 @@ interface ControlRow {
  * asks for the lease; the holder renews it every `leaseRenewMs` while the store is open and
  * gives it up on `close()`. Another store's `take` returns nothing (after waiting `waitMs`)
  * while the lease is held; once it is free, or expired because its holder was killed, that
- * store takes it over. So in a rolling restart the new process accepts events at once and
- * starts delivering when the old one has closed (or, killed, `leaseMs` after its last
- * renewal), in order and without the two delivering the same rows. `pending()` counts the
+ * store takes it over. A holder on this host whose process no longer exists (killed with
+ * SIGKILL) is taken over at once rather than at its expiry. So in a rolling restart the
+ * new process accepts events at once and starts delivering when the old one has closed
+ * or died, in order and without the two delivering the same rows. `pending()` counts the
  * queue's rows whichever store will deliver them. Holders compare expiries with the
  * clock of the machine, so the processes sharing a file must share a clock (one host).
  *
@@ -287,7 +288,7 @@ export class SqliteStore implements QueueStore {
     const claim = this.db.transaction(() => {
       const now = Date.now();
       const lease = readLease.get(this.queue);
-      if (lease && lease.holder !== this.holder && lease.expires_at > now) return { other: lease };
+      if (lease && lease.holder !== this.holder && lease.expires_at > now && !holderIsGone(lease.holder)) return { other: lease };
       writeLease.run(this.queue, this.holder, now + this.leaseMs);
       return { until: now + this.leaseMs };
     });
@@ -501,6 +502,22 @@ export class SqliteStore implements QueueStore {
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** A duration option: a positive whole number of ms a timer can wait, or its default when not given. */
+/**
+ * Whether a lease's holder is a process of this host that no longer exists: its lease
+ * need not run out before another takes it. A holder on another host (or one whose
+ * name is not ours) is never judged gone; its lease expires.
+ */
+function holderIsGone(holder: string): boolean {
+  const named = /^(.*) pid (\d+) [0-9a-f]{8}$/.exec(holder);
+  if (!named || named[1] !== hostname() || Number(named[2]) === process.pid) return false;
+  try {
+    process.kill(Number(named[2]), 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
 function positiveMs(options: SqliteStoreOptions, name: 'leaseMs' | 'leaseRenewMs', fallback: number): number {
   const value = options[name];
   if (value === undefined) return fallback;

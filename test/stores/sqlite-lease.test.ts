@@ -86,14 +86,14 @@ describe('SqliteStore lease: one consumer per queue', () => {
     expect(leaseOf(file)).toBeUndefined();
   }, 60_000);
 
-  it("takes over from a holder killed with SIGKILL once its lease has expired, and not before", async () => {
+  it("takes over from a holder of this host killed with SIGKILL as soon as its process is gone, before its lease expires", async () => {
     const file = newFile();
     const events = makeEvents(60);
-    const waiting = open(new SqliteStore({ path: file, queue: 'hooks', pollMs: 20, leaseMs: 1000, leaseRenewMs: 300 }));
+    const waiting = open(new SqliteStore({ path: file, queue: 'hooks', pollMs: 20, leaseMs: FOREVER_MS, leaseRenewMs: 300 }));
     await waiting.append(events);
 
     // One event per take, slowly, so that it is killed in the middle of the queue.
-    const holder = new Consumer(file, { max: 1, delayMs: 20, leaseMs: 1000, leaseRenewMs: 300 });
+    const holder = new Consumer(file, { max: 1, delayMs: 20, leaseMs: FOREVER_MS, leaseRenewMs: 300 });
     await holder.until((c) => c.delivered.length >= 10, '10 deliveries');
     expect(await waiting.take(10, never(), 0)).toEqual([]);
     expect(await waiting.pending()).toBeGreaterThan(0);
@@ -111,7 +111,8 @@ describe('SqliteStore lease: one consumer per queue', () => {
       taken.push(...batch.map((b) => b.event.id));
       await waiting.ack(batch);
     }
-    expect(firstTakeAt).toBeGreaterThanOrEqual(lease.expires_at);
+    // Ten minutes of lease left, and yet the dead holder's queue moved on.
+    expect(firstTakeAt).toBeLessThan(lease.expires_at);
     expect(leaseOf(file)!.holder).not.toBe(lease.holder);
 
     // Every event delivered, in order. The killed holder may have delivered its last
@@ -122,6 +123,25 @@ describe('SqliteStore lease: one consumer per queue', () => {
     expect([killedAt - 1, killedAt]).toContain(resumedAt);
     expect(taken).toEqual(ids(events).slice(resumedAt));
   }, 60_000);
+});
+
+describe('SqliteStore lease of a holder on another host', () => {
+  it('is waited out: nothing is taken before its expiry, everything after', async () => {
+    const file = newFile();
+    const store = open(new SqliteStore({ path: file, queue: 'hooks', pollMs: 20 }));
+    const events = makeEvents(3);
+    await store.append(events);
+    // A process of another host (sharing the file over a network filesystem) holds the lease.
+    const expiresAt = Date.now() + 1500;
+    const db = new Database(file);
+    db.prepare('INSERT INTO queue_leases (queue, holder, expires_at) VALUES (?, ?, ?) ON CONFLICT (queue) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at')
+      .run('hooks', `not-${hostname()} pid 1 0123abcd`, expiresAt);
+    db.close();
+    expect(await store.take(10, never(), 0)).toEqual([]);
+    const batch = await store.take(10, never(), 10_000);
+    expect(Date.now()).toBeGreaterThanOrEqual(expiresAt);
+    expect(ids(batch.map((b) => b.event))).toEqual(ids(events));
+  }, 30_000);
 });
 
 describe('SqliteStore lease, stores in one process', () => {

@@ -65,11 +65,15 @@ export const DEFAULTS = deepFreeze({
     /** Redis: how long `open()` waits for PING. */
     redisConnectTimeoutMs: 2000, // 2s
     redisGroup: 'delivery',
-    /** Dead letters listed when no limit is given. */
+    /** Redis: after a connection failed to open, how long uses fail at once before one tries again. */
+    redisReopenMs: 1000, // 1s
+    /** Redis: a consumer that holds nothing is removed from the group after this long without reading (at least 3 × `claimidle`). */
+    redisRemoveConsumerIdleMs: 10 * 60_000, // 10m
     /** SQLite: how long a consumer's lease on a queue lasts unless renewed (a killed holder's runs out). */
     sqliteLeaseMs: 10_000, // 10s
     /** SQLite: how often the holder renews its lease; well within `sqliteLeaseMs`. */
     sqliteLeaseRenewMs: 3000, // 3s
+    /** Dead letters listed when no limit is given. */
     deadLetterListLimit: 100,
     /** Most dead letters a memory store keeps; 0 is no limit. */
     memoryDeadLetterLimit: 10_000,

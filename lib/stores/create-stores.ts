@@ -37,7 +37,8 @@ export function createEndpointStores(
     case 'redis':
       return {
         // The consumer is this process's instance id: a replica that restarts gets a new
-        // one, and its old entries are reclaimed after the idle timeout.
+        // one, and its old entries are reclaimed after the idle timeout. Every endpoint's
+        // queue and dead letters share one connection to the URL (redis-connections.ts).
         queue: new RedisStore({
           url: config.url!,
           queue: endpoint,

@@ -1,13 +1,24 @@
 import { hostname } from 'node:os';
 import type Redis from 'ioredis';
 import { DEFAULTS } from '../config/defaults';
-import { redisDriver } from './drivers';
 import { decodeEvent, encodeEvent } from '../codec/envelope';
 import type { Event } from '../model/event';
-import { StoreClosedError, StoreOpenError, type QueueStore, type StoredEvent } from './queue-store';
+import { connectionName, describeRedisAddress, RedisConnection, shareRedisConnection, type RedisLease } from './redis-connections';
+import {
+  StoreClosedError,
+  StoreCorruptError,
+  StoreOpenError,
+  type EndpointControl,
+  type QueueStore,
+  type StoredEvent,
+} from './queue-store';
 
 export interface RedisStoreOptions {
-  /** Where Redis is, e.g. `redis://127.0.0.1:6379/0`; give this or `client`. */
+  /**
+   * Where Redis is, e.g. `redis://127.0.0.1:6379/0`; give this or `client`. Every store
+   * (queues and dead letters) of one URL and `connectionName` in this process shares one
+   * connection for its commands; each queue also has one of its own for its blocking reads.
+   */
   url?: string;
   /**
    * A client to use instead of `url`. The store duplicates it for its blocking reads and
@@ -32,8 +43,21 @@ export interface RedisStoreOptions {
    * @default 60000 (1 min)
    */
   claimIdleMs?: number;
+  /**
+   * How long, in ms, a consumer that holds no entries may go without reading before it is
+   * removed from the group (a replica that died, or restarted under a new name). A live
+   * consumer reads at least every `claimIdleMs`, and one removed by mistake is added back
+   * by its next read, so this only keeps the group's list of consumers short.
+   * @default 10 minutes, and at least three times `claimIdleMs`
+   */
+  removeConsumerIdleMs?: number;
   /** How long `open()` waits for Redis to answer PING, in ms. @default 2000 (2s) */
   connectTimeoutMs?: number;
+  /**
+   * How the store's connections are named in CLIENT LIST: the shared one `<name>`, the
+   * queue's blocking one `<name>:take:<queue>`. @default the prefix
+   */
+  connectionName?: string;
   /**
    * Called when an entry cannot be decoded as an event. The entry is copied to
    * `<prefix>:corrupt:<queue>` and removed from the queue, so it cannot stall it.
@@ -45,10 +69,82 @@ export interface RedisStoreOptions {
 
 type StreamEntry = [id: string, fields: string[] | null];
 
+/** What one read returned: the events, and how many entries it saw (some may have been set aside). */
+interface Read {
+  events: StoredEvent[];
+  entries: number;
+}
+
+/**
+ * This consumer's count for `pending()`, in one round trip: the stream's length, the
+ * group's pending entries and this consumer's. Acknowledged entries are deleted, so the
+ * stream holds the group's pending entries plus those no consumer has taken yet.
+ */
+const PENDING_SCRIPT = `
+local len = redis.call('XLEN', KEYS[1])
+local summary = redis.call('XPENDING', KEYS[1], ARGV[1])
+local own = 0
+if summary[4] then
+  for _, c in ipairs(summary[4]) do
+    if c[1] == ARGV[2] then own = tonumber(c[2]) end
+  end
+end
+return {len, summary[1], own}`;
+
+/**
+ * The heartbeat, atomically: resets the idle time of every entry this consumer holds
+ * (XCLAIM to itself, only entries it still holds, so none is taken back from a consumer
+ * that took it over), then removes the consumers that hold nothing and have been idle
+ * longer than ARGV[3]. Being one script, no read can give a consumer entries between the
+ * check and its removal. Returns the names removed.
+ */
+const HEARTBEAT_SCRIPT = `
+local start = '-'
+while true do
+  local held = redis.call('XPENDING', KEYS[1], ARGV[1], start, '+', 500, ARGV[2])
+  if #held == 0 then break end
+  local claim = {'XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0}
+  for _, e in ipairs(held) do claim[#claim + 1] = e[1] end
+  claim[#claim + 1] = 'JUSTID'
+  redis.call(unpack(claim))
+  if #held < 500 then break end
+  start = '(' .. held[#held][1]
+end
+local removed = {}
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local f = {}
+  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+  if f['name'] ~= ARGV[2] and tonumber(f['pending']) == 0 and tonumber(f['idle']) > tonumber(ARGV[3]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f['name'])
+    removed[#removed + 1] = f['name']
+  end
+end
+return removed`;
+
 /**
  * Pending events in a Redis stream shared by every registry replica: one stream per
- * endpoint, one consumer group on it, each replica a consumer. Entries a replica took and
- * never acknowledged (it died) are taken over by another after `claimIdleMs`.
+ * endpoint, one consumer group on it, each replica a consumer.
+ *
+ * - **Taking.** Each take first takes over the entries of other consumers that have been
+ *   idle for `claimIdleMs` (a live consumer touches what it holds every third of that, so
+ *   only a dead one's go idle), then hands out what this consumer holds, oldest first,
+ *   and only when it holds nothing reads new entries. Entries taken over while a read
+ *   waited go before the new ones it brought: what one take returns is in stream order.
+ * - **Order across replicas.** Replicas deliver at the same time, each what it took, so an
+ *   endpoint gets the events of different replicas interleaved, not in stream order. A
+ *   dead replica's entries can be told from a slow one's only by their idle time, so they
+ *   reach the endpoint `claimIdleMs` after it died: after the newer events live replicas
+ *   delivered in that time, though before the taking replica's next new ones.
+ *   With one replica, or one at a time, the endpoint gets the stream's order.
+ * - **Dead consumers** that hold no entries and have not read for `removeConsumerIdleMs`
+ *   are removed from the group; a consumer that holds entries never is.
+ * - **`pending()`** is this replica's share: the entries it holds plus those no replica
+ *   has taken yet, not those another replica holds: what this replica has left to
+ *   deliver. A replica that shuts down waits for its own entries and the untaken ones
+ *   (which it may take and deliver), never for another live replica's.
+ * - **Connections.** Commands go over one connection per URL shared by every endpoint's
+ *   stores; each queue has its own connection for its blocking reads. A store whose
+ *   server did not answer at first connects on a later use.
  *
  * Use `await RedisStore.connect(options)` to find out at start-up whether Redis is there;
  * a store made with `new` connects on first use.
@@ -60,26 +156,30 @@ export class RedisStore implements QueueStore {
   readonly consumer: string;
   private readonly group = DEFAULTS.stores.redisGroup;
   private readonly corruptKey: string;
+  private readonly controlKey: string;
   private readonly claimIdleMs: number;
+  private readonly removeConsumerIdleMs: number;
   private readonly connectTimeoutMs: number;
-  private readonly client: Redis;
-  private readonly ownsClient: boolean;
-  private readonly blocking: Redis;
+  /** The shared connection's lease; none for a client given in the options. */
+  private readonly lease?: RedisLease;
+  private readonly main: RedisConnection;
+  private readonly blocking: RedisConnection;
+  private readonly stopErrors: () => void;
   private readonly options: RedisStoreOptions;
   private opened?: Promise<void>;
-  private blockingId?: number;
-  private lastError?: Error;
-  private connected = false;
   private takeChain: Promise<unknown> = Promise.resolve();
   private closed = false;
-  /** Entries handed out by take and not yet acknowledged: kept claimed while we live. */
-  private readonly held = new Set<string>();
   private heartbeat?: NodeJS.Timeout;
 
   /** Opens and verifies a store: rejects with `StoreOpenError` if Redis does not answer. */
   static async connect(options: RedisStoreOptions): Promise<RedisStore> {
     const store = new RedisStore(options);
-    await store.open();
+    try {
+      await store.open();
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
     return store;
   }
 
@@ -94,90 +194,79 @@ export class RedisStore implements QueueStore {
     const prefix = options.prefix ?? DEFAULTS.queue.prefix;
     this.key = `${prefix}:queue:${options.queue}`;
     this.corruptKey = `${prefix}:corrupt:${options.queue}`;
+    this.controlKey = `${prefix}:control:${options.queue}`;
     this.consumer = options.consumer ?? `${hostname()}-${process.pid}`;
     this.claimIdleMs = options.claimIdleMs ?? DEFAULTS.queue.claimIdleMs;
+    this.removeConsumerIdleMs =
+      options.removeConsumerIdleMs ?? Math.max(DEFAULTS.stores.redisRemoveConsumerIdleMs, 3 * this.claimIdleMs);
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULTS.stores.redisConnectTimeoutMs;
-    this.ownsClient = !options.client;
-    // No reconnecting until open() has succeeded once: a server that is not there at
-    // start-up is reported, not retried in the background.
-    const retryStrategy = (times: number) => (this.connected ? Math.min(times * 50, 2000) : null);
-    // ioredis otherwise waits 2s for a hung server to close a socket we have given up on.
-    const disconnectTimeout = 200;
-    this.client = options.client ?? new (redisDriver('the redis store'))(options.url!, { lazyConnect: true, retryStrategy, disconnectTimeout });
-    this.description = describeAddress(this.client, options.url);
-    this.blocking = this.client.duplicate({ lazyConnect: true, retryStrategy, disconnectTimeout });
-    for (const c of this.ownsClient ? [this.client, this.blocking] : [this.blocking]) {
-      // Without a listener ioredis prints every reconnect failure to the console.
-      c.on('error', (err: Error) => {
-        this.lastError = err;
-        if (this.connected && !this.closed) this.options.onConnectionError?.(err);
-      });
+    const name = options.connectionName ?? prefix;
+    const blockingName = connectionName(name, 'take', options.queue);
+    if (options.client) {
+      const client = options.client;
+      this.main = RedisConnection.borrow(client);
+      this.blocking = new RedisConnection((o) => client.duplicate({ ...o, connectionName: blockingName }));
+      this.description = describeRedisAddress(client);
+    } else {
+      const url = options.url!;
+      this.lease = shareRedisConnection(url, connectionName(name), 'the redis store');
+      this.main = this.lease.connection;
+      this.blocking = RedisConnection.fromUrl(url, blockingName, 'the redis store');
+      this.description = describeRedisAddress(undefined, url);
     }
-    // A reconnected blocking connection has a new id, needed to interrupt its reads.
-    this.blocking.on('ready', () => {
-      this.blocking.client('ID').then(
-        (id) => (this.blockingId = Number(id)),
-        () => undefined,
-      );
-    });
+    const report = (err: Error) => {
+      if (!this.closed) this.options.onConnectionError?.(err);
+    };
+    const stopMain = this.main.onError(report);
+    const stopBlocking = this.blocking.onError(report);
+    this.stopErrors = () => {
+      stopMain();
+      stopBlocking();
+    };
+  }
+
+  /** The shared connection; only after `ready()`. */
+  private get client(): Redis {
+    return this.main.client;
+  }
+
+  /** The server's id of the blocking connection, to interrupt its reads. */
+  private get blockingId(): number | undefined {
+    return this.blocking.id;
   }
 
   /**
    * Connects both connections, checks Redis answers PING within `connectTimeoutMs` and
    * creates the consumer group. Rejects with `StoreOpenError` naming the address.
-   * Called by every operation; calling it again returns the same promise.
+   * Called by every operation; once it succeeded it resolves at once, and after a failure
+   * the next call tries again (Redis may be back).
    */
   open(): Promise<void> {
-    this.opened ??= this.verify();
+    if (this.closed) return Promise.reject(new StoreClosedError(this.description, 'open'));
+    this.opened ??= this.verify().catch((err: unknown) => {
+      this.opened = undefined;
+      throw err;
+    });
     return this.opened;
   }
 
   private async verify(): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`no answer to PING within ${this.connectTimeoutMs}ms`)),
-        this.connectTimeoutMs,
-      );
-    });
     try {
-      await Promise.race([this.connectAndPing(), timeout]);
-      this.connected = true;
-      // A replica that is alive but slow (its endpoint down, a long retry) touches the
-      // entries it holds, so that others take them over only from a replica that died.
-      this.heartbeat = setInterval(() => void this.touchHeld(), Math.max(50, Math.floor(this.claimIdleMs / 3)));
-      this.heartbeat.unref();
+      // Both attempts settle before this one fails, so the next open() starts afresh.
+      const attempts = await Promise.allSettled([this.main.open(this.connectTimeoutMs), this.blocking.open(this.connectTimeoutMs)]);
+      for (const a of attempts) if (a.status === 'rejected') throw a.reason;
+      await this.ensureGroup();
     } catch (err) {
-      // A connection still trying (a hung server) is closed; one that failed has ended.
-      for (const c of this.ownsClient ? [this.client, this.blocking] : [this.blocking]) {
-        if (c.status !== 'end') c.disconnect();
-      }
-      // ioredis rejects with "Connection is closed."; the socket error says why.
-      const cause = this.lastError ?? (err as Error);
+      if (this.closed) throw new StoreClosedError(this.description, 'open');
+      const cause = err as Error;
       throw new StoreOpenError('redis', this.description, cause.message, { cause });
-    } finally {
-      clearTimeout(timer);
     }
-  }
-
-  private async connectAndPing(): Promise<void> {
-    for (const c of [this.client, this.blocking]) {
-      if (c.status === 'wait') await c.connect();
-    }
-    await this.client.ping();
-    // ioredis reports a database it could not select only as an error event and goes on
-    // in database 0: select it here, so a wrong one fails start-up instead.
-    const db = Number(this.client.options.db ?? 0);
-    if (db !== 0) {
-      for (const c of [this.client, this.blocking]) {
-        await c.select(db).catch((err: Error) => {
-          this.lastError = new Error(`database ${db} cannot be selected on this server: ${err.message}`);
-          throw this.lastError;
-        });
-      }
-    }
-    this.blockingId = Number(await this.blocking.client('ID'));
-    await this.ensureGroup();
+    if (this.closed) throw new StoreClosedError(this.description, 'open');
+    // A replica that is alive but slow (its endpoint down, a long retry) touches the
+    // entries it holds, so that others take them over only from a replica that died.
+    const every = Math.max(50, Math.floor(Math.min(this.claimIdleMs, this.removeConsumerIdleMs) / 3));
+    this.heartbeat ??= setInterval(() => void this.beat(), every);
+    this.heartbeat.unref();
   }
 
   private async ensureGroup(): Promise<void> {
@@ -201,35 +290,41 @@ export class RedisStore implements QueueStore {
   }
 
   /**
-   * Returns, oldest first: entries taken over from consumers idle for `claimIdleMs`, then
-   * this consumer's own unacknowledged entries, then new ones. One take runs at a time.
+   * Returns, oldest first: this consumer's unacknowledged entries, after taking over those
+   * of consumers idle for `claimIdleMs`; when it holds none, new ones. One take runs at a time.
    */
   take(max: number, signal: AbortSignal, waitMs = DEFAULTS.stores.takeWaitMs): Promise<StoredEvent[]> {
-    const run = this.takeChain.then(() => this.takeNow(max, signal, waitMs));
+    const run = this.takeChain.then(() => this.takeEntries(max, signal, waitMs));
     this.takeChain = run.catch(() => undefined);
     return run;
-  }
-
-  private async takeNow(max: number, signal: AbortSignal, waitMs: number): Promise<StoredEvent[]> {
-    const taken = await this.takeEntries(max, signal, waitMs);
-    for (const entry of taken) this.held.add(entry.key);
-    return taken;
   }
 
   private async takeEntries(max: number, signal: AbortSignal, waitMs: number): Promise<StoredEvent[]> {
     await this.ready('take');
     const deadline = Date.now() + waitMs;
     for (;;) {
+      // Dead consumers' idle entries join ours; then everything we hold, in stream order.
       await this.reclaim(max);
       const own = await this.read(this.client, max, '0');
-      if (own.length > 0) return own;
-      const remaining = deadline - Date.now();
+      if (own.events.length > 0) return own.events;
+      if (own.entries > 0) continue; // all set aside as corrupt or deleted: look again
       if (signal.aborted || this.closed) return [];
-      if (remaining <= 0) return this.read(this.client, max, '>');
+      const remaining = deadline - Date.now();
       // Block no longer than claimIdleMs, so entries of a dead consumer are picked up
       // while we wait rather than only on the next take.
-      const fresh = await this.blockingRead(max, Math.max(1, Math.min(remaining, this.claimIdleMs)), signal);
-      if (fresh.length > 0 || signal.aborted || this.closed) return fresh;
+      const fresh =
+        remaining <= 0
+          ? await this.read(this.client, max, '>')
+          : await this.blockingRead(max, Math.max(1, Math.min(remaining, this.claimIdleMs)), signal);
+      if (this.closed) return [];
+      if (fresh.events.length > 0) {
+        // Entries that went idle while we waited are older than any new one: they go
+        // first, and the new ones follow from our pending list on the next turn.
+        if ((await this.reclaim(max)) === 0) return fresh.events;
+        continue;
+      }
+      if (fresh.entries > 0) continue;
+      if (remaining <= 0 || signal.aborted) return [];
     }
   }
 
@@ -239,37 +334,73 @@ export class RedisStore implements QueueStore {
     const ids = entries.map((e) => e.key);
     // XDEL too, so the stream holds only what is not yet acknowledged.
     await this.client.multi().xack(this.key, this.group, ...ids).xdel(this.key, ...ids).exec();
-    for (const id of ids) this.held.delete(id);
   }
 
-  /** Resets the idle time of the entries this consumer holds (XCLAIM to itself). */
-  private async touchHeld(): Promise<void> {
-    if (this.closed || this.held.size === 0) return;
+  /**
+   * Touches what this consumer holds and removes dead consumers (HEARTBEAT_SCRIPT). A
+   * failure while the connection is down is already reported by the connection.
+   */
+  private async beat(): Promise<void> {
+    if (this.closed) return;
     try {
-      await this.client.xclaim(this.key, this.group, this.consumer, 0, ...this.held, 'JUSTID');
+      await this.withGroup(() =>
+        this.client.eval(HEARTBEAT_SCRIPT, 1, this.key, this.group, this.consumer, this.removeConsumerIdleMs),
+      );
     } catch (err) {
-      if (!this.closed) this.options.onConnectionError?.(err as Error);
+      if (!this.closed && this.client.status === 'ready') this.options.onConnectionError?.(err as Error);
     }
   }
 
-  /** The stream's length: events not yet acknowledged by any consumer. */
+  /**
+   * This replica's pending events: the entries it holds (taken and not acknowledged) plus
+   * those no replica has taken yet. Entries another replica holds are its own, and those
+   * of a dead replica count once a live one has taken them over.
+   */
   async pending(): Promise<number> {
     await this.ready('count pending events');
-    return this.client.xlen(this.key);
+    const [len, total, own] = (await this.withGroup(() =>
+      this.client.eval(PENDING_SCRIPT, 1, this.key, this.group, this.consumer),
+    )) as [number, number, number];
+    // An entry deleted while pending is in the group's list but not the stream: never below 0.
+    return own + Math.max(0, len - total);
   }
 
-  /** Interrupts a waiting take and disconnects; a client given in the options stays open. */
+  async loadControl(): Promise<EndpointControl | undefined> {
+    await this.ready('load the endpoint control');
+    const raw = await this.client.get(this.controlKey);
+    if (raw === null) return undefined;
+    let control: unknown;
+    try {
+      control = JSON.parse(raw);
+    } catch (err) {
+      throw new StoreCorruptError(this.description, `${this.controlKey} is not JSON`, { cause: err });
+    }
+    if (!isControl(control)) {
+      throw new StoreCorruptError(this.description, `${this.controlKey} is not an endpoint control: ${raw.slice(0, 200)}`);
+    }
+    return { state: control.state, reason: control.reason, since: control.since };
+  }
+
+  async saveControl(control: EndpointControl | undefined): Promise<void> {
+    await this.ready('save the endpoint control');
+    if (control === undefined) await this.client.del(this.controlKey);
+    else await this.client.set(this.controlKey, JSON.stringify({ state: control.state, reason: control.reason, since: control.since }));
+  }
+
+  /**
+   * Interrupts a waiting take and lets go of the connections: its own blocking one at
+   * once, the shared one when no other store uses it. A client given in the options stays open.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.heartbeat);
-    // Disconnecting rejects a blocked XREADGROUP at once; takeNow turns that into [].
+    this.stopErrors();
+    // Disconnecting rejects a blocked XREADGROUP at once; takeEntries turns that into [].
     this.blocking.disconnect();
     await this.takeChain;
-    if (!this.ownsClient) return;
-    // QUIT would first connect a client that never has; there is nothing to say goodbye to.
-    if (this.client.status === 'ready') await this.client.quit().catch(() => this.client.disconnect());
-    else this.client.disconnect();
+    // The last store to let go of the shared connection closes it (an open under way fails).
+    await this.lease?.release();
   }
 
   private async ready(operation: string): Promise<void> {
@@ -277,22 +408,34 @@ export class RedisStore implements QueueStore {
     await this.open();
   }
 
-  private async reclaim(max: number): Promise<void> {
-    // Claimed entries join this consumer's pending list, which read(…, '0') returns next.
-    await this.withGroup(() =>
-      this.client.call('XAUTOCLAIM', this.key, this.group, this.consumer, this.claimIdleMs, '0-0', 'COUNT', max),
-    );
+  /**
+   * Takes over, oldest first, up to `max` entries that other consumers have left idle for
+   * `claimIdleMs`; they join this consumer's pending list. Returns how many.
+   */
+  private async reclaim(max: number): Promise<number> {
+    let cursor = '0-0';
+    let claimed = 0;
+    // XAUTOCLAIM looks at a limited stretch of the group's list per call: follow its cursor.
+    do {
+      const reply = (await this.withGroup(() =>
+        this.client.call('XAUTOCLAIM', this.key, this.group, this.consumer, this.claimIdleMs, cursor, 'COUNT', max - claimed, 'JUSTID'),
+      )) as [string, string[]];
+      cursor = reply[0];
+      claimed += reply[1].length;
+    } while (cursor !== '0-0' && claimed < max && !this.closed);
+    return claimed;
   }
 
-  private async read(conn: Redis, max: number, from: string, blockMs?: number): Promise<StoredEvent[]> {
+  private async read(conn: Redis, max: number, from: string, blockMs?: number): Promise<Read> {
     const args: (string | number)[] = ['GROUP', this.group, this.consumer, 'COUNT', max];
     if (blockMs !== undefined) args.push('BLOCK', blockMs);
     args.push('STREAMS', this.key, from);
     const reply = (await this.withGroup(() => conn.call('XREADGROUP', ...args))) as [string, StreamEntry[]][] | null;
-    return this.decode(reply?.[0]?.[1] ?? []);
+    const entries = reply?.[0]?.[1] ?? [];
+    return { events: await this.decode(entries), entries: entries.length };
   }
 
-  private async blockingRead(max: number, blockMs: number, signal: AbortSignal): Promise<StoredEvent[]> {
+  private async blockingRead(max: number, blockMs: number, signal: AbortSignal): Promise<Read> {
     // CLIENT UNBLOCK makes the blocked read return as if it had timed out, keeping the connection.
     // It is repeated because an abort can come before the read has reached the server.
     let retry: NodeJS.Timeout | undefined;
@@ -304,9 +447,9 @@ export class RedisStore implements QueueStore {
     };
     signal.addEventListener('abort', interrupt, { once: true });
     try {
-      return await this.read(this.blocking, max, '>', blockMs);
+      return await this.read(this.blocking.client, max, '>', blockMs);
     } catch (err) {
-      if (this.closed) return [];
+      if (this.closed) return { events: [], entries: 0 };
       throw err;
     } finally {
       signal.removeEventListener('abort', interrupt);
@@ -319,7 +462,7 @@ export class RedisStore implements QueueStore {
     try {
       return await command();
     } catch (err) {
-      if (!String((err as Error).message).startsWith('NOGROUP')) throw err;
+      if (!String((err as Error).message).includes('NOGROUP')) throw err;
       await this.ensureGroup();
       return command();
     }
@@ -357,22 +500,13 @@ export class RedisStore implements QueueStore {
   }
 }
 
+function isControl(value: unknown): value is EndpointControl {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return (v.state === 'paused' || v.state === 'gone') && typeof v.reason === 'string' && typeof v.since === 'string';
+}
+
 function fieldValue(fields: string[], name: string): string | undefined {
   for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
   return undefined;
-}
-
-/** `redis://host:port` (with `/db` when not 0), never the password. */
-function describeAddress(client: Redis, url?: string): string {
-  if (url) {
-    try {
-      const u = new URL(url);
-      return `${u.protocol}//${u.host}${u.pathname && u.pathname !== '/' && u.pathname !== '/0' ? u.pathname : ''}`;
-    } catch {
-      // ioredis also accepts forms URL does not; fall through to the parsed options.
-    }
-  }
-  const { host, port, db, path } = client.options;
-  if (path) return `redis+unix://${path}`;
-  return `redis://${host ?? '127.0.0.1'}:${port ?? 6379}${db ? `/${db}` : ''}`;
 }

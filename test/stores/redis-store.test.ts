@@ -2,7 +2,7 @@ import { createServer } from 'node:net';
 import Redis from 'ioredis';
 import { encodeEnvelope } from '../../lib/codec/envelope';
 import { RedisStore, type RedisStoreOptions } from '../../lib/stores/redis-store';
-import { StoreClosedError, StoreOpenError } from '../../lib/stores/queue-store';
+import { StoreClosedError, StoreCorruptError, StoreOpenError, type EndpointControl } from '../../lib/stores/queue-store';
 import { makeEvent, makeEvents } from '../helpers/events';
 import { deletePrefix, describeWithRedis, REDIS_URL, uniquePrefix } from '../helpers/redis';
 import { RedisDeadLetterStore } from '../../lib/stores/redis-dead-letters';
@@ -18,8 +18,12 @@ describeWithRedis('RedisStore', () => {
   let queues = 0;
   afterAll(() => deletePrefix(prefix));
 
-  describeStoreContract('RedisStore', () =>
-    RedisStore.connect({ url: REDIS_URL, prefix, queue: `contract-${++queues}`, consumer: 'replica-1' }),
+  describeStoreContract(
+    'RedisStore',
+    () => RedisStore.connect({ url: REDIS_URL, prefix, queue: `contract-${++queues}`, consumer: 'replica-1' }),
+    // The same queue (its stream key is `<prefix>:queue:<queue>`), as a restarted replica opens it.
+    (closed) =>
+      RedisStore.connect({ url: REDIS_URL, prefix, queue: (closed as RedisStore).key.slice(`${prefix}:queue:`.length), consumer: 'replica-1' }),
   );
 
   describeDeadLetterContract('RedisDeadLetterStore', () => new RedisDeadLetterStore({ url: REDIS_URL, prefix, queue: `dead-${++queues}` }));
@@ -180,6 +184,49 @@ describeWithRedis('RedisStore', () => {
         await expect(client.ping()).resolves.toBe('PONG');
       } finally {
         await client.quit();
+      }
+    });
+  });
+
+  describe('endpoint control', () => {
+    const stores: RedisStore[] = [];
+    const open = async (queue: string) => {
+      const store = await RedisStore.connect({ url: REDIS_URL, prefix, queue, consumer: 'c' });
+      stores.push(store);
+      return store;
+    };
+    afterEach(async () => {
+      await Promise.all(stores.splice(0).map((s) => s.close()));
+    });
+    const gone: EndpointControl = { state: 'gone', reason: 'HTTP 410 from https://hooks.example/registry', since: '2026-01-02T03:04:05.000Z' };
+
+    it('keeps the control across a restart, per queue, until it is cleared', async () => {
+      const queue = `control-${++queues}`;
+      const store = await open(queue);
+      expect(await store.loadControl()).toBeUndefined();
+      await store.saveControl(gone);
+      await store.close();
+
+      const restarted = await open(queue);
+      expect(await restarted.loadControl()).toEqual(gone);
+      expect(await (await open(`control-${++queues}`)).loadControl()).toBeUndefined();
+      const paused: EndpointControl = { state: 'paused', reason: 'paused by an operator', since: '2026-01-02T04:00:00.000Z' };
+      await restarted.saveControl(paused);
+      expect(await restarted.loadControl()).toEqual(paused);
+      await restarted.saveControl(undefined);
+      expect(await (await open(queue)).loadControl()).toBeUndefined();
+    });
+
+    it('says the control is damaged when its key holds something else', async () => {
+      const admin = new Redis(REDIS_URL);
+      try {
+        const store = await open(`control-${++queues}`);
+        await admin.set(`${prefix}:control:control-${queues}`, '{"state":"sleeping"}');
+        await expect(store.loadControl()).rejects.toBeInstanceOf(StoreCorruptError);
+        await admin.set(`${prefix}:control:control-${queues}`, 'not json');
+        await expect(store.loadControl()).rejects.toThrow(/the store is damaged \(.*:control:control-\d+ is not JSON\)/);
+      } finally {
+        await admin.quit();
       }
     });
   });

@@ -19,13 +19,25 @@ export class RetriesExhaustedError extends Error {
   }
 }
 
+/** A write was interrupted (`interrupt()`) before the sink below accepted its events; the sink stays open. */
+export class WriteInterruptedError extends Error {
+  override readonly name = 'WriteInterruptedError';
+  constructor() {
+    super('retrying sink: write interrupted before the events were accepted');
+  }
+}
+
 export interface RetryingSinkOptions {
   /**
    * Failed attempts after the first before giving up on the events with
    * `RetriesExhaustedError`; -1 retries forever, as Distribution does. @default -1
    */
   maxRetries?: number;
-  /** Failures not worth retrying (an endpoint that answered 410 Gone); they are thrown at once. */
+  /**
+   * Failures not worth retrying (an endpoint that answered 410 Gone, or refused these
+   * events with a 413): they are thrown at once, and leave the strategy as it was, since
+   * an endpoint that answers is not down.
+   */
   isPermanent?(err: Error): boolean;
   /** Called after each failed attempt with the wait that follows. */
   onRetry?(attempt: number, err: Error, waitMs: number): void;
@@ -44,6 +56,8 @@ export interface RetryingSinkOptions {
  */
 export class RetryingSink implements Sink {
   private readonly stop = new AbortController();
+  /** Aborted by `interrupt()`, then replaced: it stops the writes under way, not later ones. */
+  private interrupts = new AbortController();
   private readonly maxRetries: number;
   private closed?: Promise<void>;
 
@@ -57,13 +71,16 @@ export class RetryingSink implements Sink {
 
   async write(events: readonly Event[]): Promise<void> {
     const signal = this.stop.signal;
+    const interrupted = this.interrupts.signal;
+    const wait = (ms: number) => this.wait(ms, interrupted);
     let retryAfter = 0;
     for (let attempt = 0; ; attempt++) {
       if (signal.aborted) throw new ClosedSinkError('retrying sink');
-      if (retryAfter > 0) await sleep(retryAfter, signal, 'retrying sink');
+      if (interrupted.aborted) throw new WriteInterruptedError();
+      if (retryAfter > 0) await wait(retryAfter);
       // Asked again after each wait: the strategy learns that its wait is over.
-      for (let wait = this.strategy.delay(); wait > 0; wait = this.strategy.delay()) {
-        await sleep(wait, signal, 'retrying sink');
+      for (let delay = this.strategy.delay(); delay > 0; delay = this.strategy.delay()) {
+        await wait(delay);
       }
       try {
         await this.dst.write(events);
@@ -72,15 +89,44 @@ export class RetryingSink implements Sink {
       } catch (err) {
         if (err instanceof ClosedSinkError) throw err;
         const error = err as Error & RetryAfter;
+        if (this.options.isPermanent?.(error)) throw error;
         this.strategy.failure(error);
         retryAfter = Math.min(error.retryAfterMs ?? 0, this.options.maxRetryAfterMs ?? DEFAULTS.http.maxRetryAfterMs);
-        if (this.options.isPermanent?.(error)) throw error;
         if (this.maxRetries >= 0 && attempt >= this.maxRetries) {
           throw new RetriesExhaustedError(attempt + 1, error);
         }
         this.options.onRetry?.(attempt + 1, error, Math.max(this.strategy.delay(), retryAfter));
       }
     }
+  }
+
+  /**
+   * Stops the writes under way without closing: each rejects with `WriteInterruptedError`
+   * at its next wait, or after the attempt on the wire when that one fails (an attempt
+   * that succeeds still resolves). Later writes go through as usual.
+   */
+  interrupt(): void {
+    this.interrupts.abort();
+    this.interrupts = new AbortController();
+  }
+
+  /** Waits `ms`; rejects with ClosedSinkError on close, with WriteInterruptedError on `interrupt()`. */
+  private wait(ms: number, interrupted: AbortSignal): Promise<void> {
+    if (interrupted.aborted) return Promise.reject(new WriteInterruptedError());
+    const waiting = new AbortController();
+    const onInterrupt = () => waiting.abort();
+    interrupted.addEventListener('abort', onInterrupt, { once: true });
+    const onClose = () => waiting.abort();
+    this.stop.signal.addEventListener('abort', onClose, { once: true });
+    if (this.stop.signal.aborted) waiting.abort();
+    return sleep(ms, waiting.signal, 'retrying sink')
+      .catch((err) => {
+        throw this.stop.signal.aborted ? err : new WriteInterruptedError();
+      })
+      .finally(() => {
+        interrupted.removeEventListener('abort', onInterrupt);
+        this.stop.signal.removeEventListener('abort', onClose);
+      });
   }
 
   prepare(events: readonly Event[]): void {

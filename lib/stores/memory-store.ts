@@ -1,6 +1,6 @@
 import { DEFAULTS } from '../config/defaults';
 import type { Event } from '../model/event';
-import { StoreFullError, type QueueStore, type StoredEvent } from './queue-store';
+import { StoreFullError, type EndpointControl, type QueueStore, type StoredEvent } from './queue-store';
 
 export interface MemoryStoreOptions {
   /**
@@ -19,6 +19,7 @@ export class MemoryStore implements QueueStore {
   private head = 0;
   private seq = 0;
   private waiters = new Set<() => void>();
+  private control?: EndpointControl;
 
   constructor(options: MemoryStoreOptions = {}) {
     this.limit = options.limit ?? DEFAULTS.queue.limit;
@@ -64,6 +65,15 @@ export class MemoryStore implements QueueStore {
 
   async pending(): Promise<number> {
     return this.items.length - this.head;
+  }
+
+  /** The control as last saved in this process: a memory store keeps nothing across restarts. */
+  async loadControl(): Promise<EndpointControl | undefined> {
+    return this.control && { ...this.control };
+  }
+
+  async saveControl(control: EndpointControl | undefined): Promise<void> {
+    this.control = control && { ...control };
   }
 
   async close(): Promise<void> {

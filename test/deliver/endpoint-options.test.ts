@@ -141,22 +141,35 @@ describe('Endpoint options beyond Distribution', () => {
     expect(e.stats.snapshot().Statuses).toEqual({ '429 Too Many Requests': 1, '503 Service Unavailable': 1, '200 OK': 1 });
   });
 
-  it('stops delivering for good when the endpoint answers 410 Gone, keeping pending events', async () => {
+  it('stops delivering on 410 Gone, keeps queueing what comes meanwhile, and delivers it all, in order, once resumed', async () => {
     receiver.respond = () => 410;
     const store = new MemoryStore();
     const errors: string[] = [];
     const e = new Endpoint({ name: 'gone', url: receiver.url, backoffMs: 1 }, { store, onError: (err) => errors.push(err.message) });
-    await e.write(makeEvents(2));
+    const before = makeEvents(2);
+    await e.write(before);
     await receiver.until((r) => r.requests.length === 1);
-    await waitFor(() => e.gone !== undefined, { describe: () => e.stats.snapshot() });
+    await waitFor(() => e.control !== undefined, { describe: () => e.stats.snapshot() });
     // Negative window: a retry of the 410 (backoff 1ms) would arrive within it.
     await sleep(30);
-    await e.write(makeEvents(1)); // after it is gone: dropped and counted
-    await e.close();
+    const meanwhile = makeEvents(3);
+    await e.write(meanwhile); // queued, not dropped
+    await sleep(30);
     expect(receiver.requests).toHaveLength(1);
-    expect(await store.pending()).toBe(2);
-    expect(e.stats.snapshot()).toMatchObject({ State: 'gone', Dropped: 1 });
+    expect(await store.pending()).toBe(5);
+    expect(e.control).toMatchObject({ state: 'gone', reason: `HTTP 410 Gone from ${receiver.url}` });
+    expect(await store.loadControl()).toMatchObject({ state: 'gone' });
+    expect(e.stats.snapshot()).toMatchObject({ State: 'gone', Dropped: 0, Pending: 5 });
     expect(errors.join('\n')).toMatch(/410 Gone unaccepted: endpoint is gone/);
+
+    receiver.respond = () => 200;
+    await e.resume();
+    await receiver.until((r) => r.events.length === 5);
+    await e.close();
+    expect(receiver.events.map((x) => x.id)).toEqual([...before, ...meanwhile].map((x) => x.id));
+    expect(e.control).toBeUndefined();
+    expect(await store.loadControl()).toBeUndefined();
+    expect(e.stats.snapshot()).toMatchObject({ State: 'closed', Pending: 0, Dropped: 0 });
   });
 
   it('opens the breaker, probes with growing waits up to the ceiling, and closes on success, telling the stats each time', async () => {

@@ -1,9 +1,67 @@
 import { MemoryStore } from '../../lib/stores/memory-store';
 import { Queue } from '../../lib/deliver/queue';
+import { HttpSink } from '../../lib/deliver/http-sink';
+import { StoreCorruptError, type StoredEvent } from '../../lib/stores/queue-store';
 import { DEFAULTS, encodeEnvelope, StoreFullError, type Event } from '../../lib';
 import { makeEvent, makeEvents } from '../helpers/events';
+import { TestReceiver } from '../helpers/http-receiver';
 import { FlakySink, RecordingSink, StuckSink } from '../helpers/sinks';
 import { sleep, waitFor } from '../helpers/wait';
+
+/** A fault injector: a memory store whose acknowledgements fail while `failing` is set. */
+class AckFailingStore extends MemoryStore {
+  failing = true;
+  failedAcks = 0;
+  override async ack(entries: readonly StoredEvent[]): Promise<void> {
+    if (this.failing) {
+      this.failedAcks++;
+      throw new Error('memory: ack failed (injected)');
+    }
+    return super.ack(entries);
+  }
+}
+
+/** A fault injector: a memory store that reports damage from one operation while `damaged` is set. */
+class DamagedStore extends MemoryStore {
+  damaged = true;
+  calls = { append: 0, take: 0, ack: 0 };
+  constructor(private readonly where: 'append' | 'take' | 'ack') {
+    super();
+  }
+  private check(op: 'append' | 'take' | 'ack'): void {
+    this.calls[op]++;
+    if (this.damaged && op === this.where) throw new StoreCorruptError('memory', `bad row found by ${op} (injected)`);
+  }
+  override async append(events: readonly Event[]): Promise<void> {
+    this.check('append');
+    return super.append(events);
+  }
+  override async take(max: number, signal: AbortSignal, waitMs?: number): Promise<StoredEvent[]> {
+    const taken = await super.take(max, signal, waitMs);
+    if (taken.length > 0) this.check('take');
+    return taken;
+  }
+  override async ack(entries: readonly StoredEvent[]): Promise<void> {
+    this.check('ack');
+    return super.ack(entries);
+  }
+}
+
+/** What a sink below says of events it will never take (an HTTP 413, say). */
+class RefusedError extends Error {}
+
+/** Records the writes it takes; refuses, with RefusedError, any write holding one of `bad`. */
+class RefusingSink extends RecordingSink {
+  readonly attempts: Event[][] = [];
+  constructor(private readonly bad: Set<string>) {
+    super();
+  }
+  override async write(events: readonly Event[]): Promise<void> {
+    this.attempts.push([...events]);
+    if (events.some((e) => this.bad.has(e.id))) throw new RefusedError(`refused ${events.length} events`);
+    await super.write(events);
+  }
+}
 
 /** A sink whose every write takes `ms` (a request on the wire), recording each write and when it started. */
 class SlowSink extends RecordingSink {
@@ -216,5 +274,130 @@ describe('Queue', () => {
     await q.write(makeEvents(2));
     await q.close();
     expect(await store.pending()).toBe(2);
+  });
+
+  it('splits a refused write in halves, first half first, and gives up at once on each event refused alone', async () => {
+    const events = makeEvents(8);
+    const dst = new RefusingSink(new Set([events[2].id]));
+    const dropped: Event[] = [];
+    const store = new MemoryStore();
+    await store.append(events); // a backlog: one take, one write of eight
+    const q = new Queue(dst, { store, isRejected: (e) => e instanceof RefusedError, hooks: { dropped: (e) => dropped.push(...e) }, onError: () => undefined });
+    await dst.received(7);
+    await q.close();
+    const ids = (w: Event[]) => w.map((e) => events.indexOf(e));
+    // 0-7 refused, 0-3 refused, 0-1 taken, 2-3 refused, 2 refused alone (given up), 3 taken, 4-7 taken.
+    expect(dst.attempts.map(ids)).toEqual([[0, 1, 2, 3, 4, 5, 6, 7], [0, 1, 2, 3], [0, 1], [2, 3], [2], [3], [4, 5, 6, 7]]);
+    expect(dst.writes.map(ids)).toEqual([[0, 1], [3], [4, 5, 6, 7]]);
+    expect(dropped).toEqual([events[2]]);
+    expect(await store.pending()).toBe(0);
+  });
+
+  it('suspends after the write in flight, keeps storing writes, and resumes from the oldest pending event', async () => {
+    const dst = new SlowSink(30);
+    const q = new Queue(dst, { maxEvents: 1 });
+    const events = makeEvents(6);
+    await q.write(events.slice(0, 2));
+    await waitFor(() => dst.startedAt.length === 1);
+    await q.suspend(); // the first write was on its way: it ends, and is the last
+    expect(q.delivering).toBe(false);
+    expect(dst.events).toEqual([events[0]]);
+    await q.write(events.slice(2));
+    await q.suspend(); // twice is harmless
+    await sleep(80); // negative window: a running loop would have written two more by now
+    expect(dst.events).toEqual([events[0]]);
+    expect(await q.pending()).toBe(5);
+    await Promise.all([q.resume(), q.resume()]);
+    await dst.received(6);
+    await q.close();
+    expect(dst.events.map((e) => e.id)).toEqual(events.map((e) => e.id));
+  });
+
+  it('starts suspended when asked, storing writes until resumed', async () => {
+    const dst = new RecordingSink();
+    const q = new Queue(dst, { suspended: true });
+    await q.write(makeEvents(3));
+    await sleep(30);
+    expect(dst.events).toHaveLength(0);
+    await q.resume();
+    await dst.received(3);
+    await q.close();
+  });
+
+  it('closes at once while suspended, leaving the events in the store', async () => {
+    const store = new MemoryStore();
+    const dst = new RecordingSink();
+    // A close that waited to drain would wait an hour: past the test's time limit.
+    const q = new Queue(dst, { store, drainTimeoutMs: 3_600_000, suspended: true });
+    await q.write(makeEvents(2));
+    await q.close();
+    expect(dst.events).toHaveLength(0);
+    expect(await store.pending()).toBe(2);
+  });
+
+  describe('when the store fails', () => {
+    let receiver: TestReceiver;
+    beforeEach(async () => {
+      receiver = await new TestReceiver().start();
+    });
+    afterEach(() => receiver.stop());
+
+    it('asks again, with a pause, for an acknowledgement it refused, and POSTs each event once meanwhile', async () => {
+      const store = new AckFailingStore();
+      const errors: string[] = [];
+      const q = new Queue(new HttpSink(receiver.url), { store, storeRetryMs: 20, onError: (err) => errors.push(err.message) });
+      const events = makeEvents(5);
+      await q.write(events);
+      await receiver.until((r) => r.events.length === 5);
+      await waitFor(() => store.failedAcks >= 5, { describe: () => store.failedAcks });
+      // Without the pause, the loop would take and POST the same events again meanwhile.
+      expect(receiver.events.map((e) => e.id)).toEqual(events.map((e) => e.id));
+      store.failing = false;
+      await waitFor(async () => (await store.pending()) === 0);
+      await q.close();
+      expect(receiver.events.map((e) => e.id)).toEqual(events.map((e) => e.id));
+      // Reported on the 1st, 2nd, 4th… failure, not each one.
+      expect(errors.length).toBeGreaterThanOrEqual(1);
+      expect(errors.length).toBeLessThan(store.failedAcks);
+      expect(errors[0]).toMatch(/ack failed \(injected\); acknowledging \d+ delivered events failed, asking again in 20ms/);
+    });
+
+    it.each(['take', 'ack'] as const)('halts delivery when %s finds the store damaged: told once, writes refused, no loop', async (where) => {
+      const store = new DamagedStore(where);
+      const halts: Error[] = [];
+      const errors: Error[] = [];
+      const q = new Queue(new HttpSink(receiver.url), { store, onHalt: (err) => halts.push(err), onError: (err) => errors.push(err) });
+      await q.write(makeEvents(3));
+      await waitFor(() => halts.length === 1);
+      await sleep(250); // negative window: a loop taking or POSTing again would show here
+      expect(halts).toHaveLength(1);
+      expect(halts[0]).toBeInstanceOf(StoreCorruptError);
+      expect(halts[0].message).toMatch(new RegExp(`bad row found by ${where}`));
+      expect(errors).toEqual([]);
+      expect(store.calls[where]).toBe(1);
+      expect(receiver.requests).toHaveLength(where === 'take' ? 0 : 1);
+      expect(q.delivering).toBe(false);
+      await expect(q.write(makeEvents(1))).rejects.toBe(halts[0]);
+      expect(store.calls.append).toBe(1);
+
+      // Once repaired, resume delivers what the store holds.
+      store.damaged = false;
+      await q.resume();
+      await q.write(makeEvents(1));
+      await waitFor(async () => (await store.pending()) === 0, { describe: () => receiver.requests.length });
+      await q.close();
+    });
+
+    it('halts delivery when an append finds the store damaged, and refuses later writes without touching it', async () => {
+      const store = new DamagedStore('append');
+      const halts: Error[] = [];
+      const q = new Queue(new HttpSink(receiver.url), { store, onHalt: (err) => halts.push(err) });
+      const first = await q.write(makeEvents(1)).catch((err) => err);
+      expect(first).toBeInstanceOf(StoreCorruptError);
+      await expect(q.write(makeEvents(1))).rejects.toBe(first);
+      expect(store.calls.append).toBe(1);
+      expect(halts).toEqual([first]);
+      await q.close();
+    });
   });
 });

@@ -1,6 +1,6 @@
 import { Breaker, ExponentialBackoff } from '../../lib/deliver/breaker';
 import { ClosedSinkError } from '../../lib/deliver/sink';
-import { RetriesExhaustedError, RetryingSink } from '../../lib/deliver/retrying-sink';
+import { RetriesExhaustedError, RetryingSink, WriteInterruptedError } from '../../lib/deliver/retrying-sink';
 import { makeEvents } from '../helpers/events';
 import { FlakySink, RecordingSink } from '../helpers/sinks';
 
@@ -48,6 +48,35 @@ describe('RetryingSink', () => {
     await sink.write(makeEvents(1));
     expect(waits).toEqual([30]);
     expect(dst.events).toHaveLength(1);
+  });
+
+  it('interrupts a write waiting for its backoff without closing: later writes go through', async () => {
+    let failing = true;
+    const flaky = new FlakySink(() => failing);
+    const sink = new RetryingSink(flaky, new Breaker({ threshold: 1, backoffMs: 3_600_000 }));
+    const writing = sink.write(makeEvents(1));
+    await new Promise((r) => setTimeout(r, 20));
+    sink.interrupt(); // a wait of an hour would pass the test's time limit
+    await expect(writing).rejects.toBeInstanceOf(WriteInterruptedError);
+    expect(flaky.attempts).toBe(1);
+    failing = false;
+    const strategy = sink.strategy as Breaker;
+    strategy.success(); // the endpoint is back
+    const [event] = makeEvents(1);
+    await sink.write([event]);
+    expect(flaky.events).toEqual([event]);
+    await sink.close();
+  });
+
+  it('throws a permanent failure at once, leaving the breaker as it was', async () => {
+    const refused = new Error('413 Payload Too Large');
+    const dst = { write: async () => Promise.reject(refused), close: async () => undefined };
+    const breaker = new Breaker({ threshold: 1, backoffMs: 3_600_000 });
+    const sink = new RetryingSink(dst, breaker, { isPermanent: (e) => e === refused });
+    await expect(sink.write(makeEvents(1))).rejects.toBe(refused);
+    await expect(sink.write(makeEvents(1))).rejects.toBe(refused);
+    expect(breaker.state()).toBe('closed');
+    expect(breaker.delay()).toBe(0);
   });
 
   it('cancels a pending backoff on close instead of hanging', async () => {

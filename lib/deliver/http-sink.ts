@@ -2,7 +2,7 @@ import http from 'node:http';
 import type https from 'node:https';
 import { DEFAULTS } from '../config/defaults';
 import { isHeaderName, unsafeHeaderChar } from '../config/values';
-import { parseEndpointUrl } from './endpoint-url';
+import { isSecretHeader, parseEndpointUrl } from './endpoint-url';
 import type { EnvelopeVersion, Event } from '../model/event';
 import { payloadEncoder, type EncodedRequest } from '../codec/payload';
 import { HttpTransport } from './http-transport';
@@ -11,11 +11,36 @@ import { ClosedSinkError, type Sink } from './sink';
 /** What an HttpSink reports about each attempt; the stats code implements these. */
 export interface HttpSinkHooks {
   /** The endpoint answered 2xx or 3xx. */
-  success?(status: number, events: readonly Event[], durationMs: number): void;
+  success?(status: number, events: readonly Event[], durationMs: number, detail?: AttemptDetail): void;
   /** The endpoint answered another status. */
-  failure?(status: number, events: readonly Event[], durationMs: number): void;
+  failure?(status: number, events: readonly Event[], durationMs: number, detail?: AttemptDetail): void;
   /** No answer: connection refused or dropped, timeout, TLS failure. */
-  error?(err: Error, events: readonly Event[], durationMs: number): void;
+  error?(err: Error, events: readonly Event[], durationMs: number, detail?: AttemptDetail): void;
+}
+
+/** One request of an HttpSink, as the attempt log keeps it. */
+export interface AttemptDetail {
+  /** 1 for the first write of these very events (the same array), 2 for its first retry, … */
+  attempt: number;
+  /** The status, when the endpoint answered. */
+  status?: number;
+  /** The first KiB of the answer's body, when there was an answer. */
+  response?: string;
+  /** Why there was no answer. */
+  error?: Error;
+  durationMs: number;
+}
+
+/**
+ * The last request made for these very events (the array a sink was given), by any
+ * HttpSink: how a caller of a direct write (a test event) learns what the endpoint said.
+ * Held weakly: it goes when the array does.
+ */
+const lastAttempts = new WeakMap<readonly Event[], AttemptDetail>();
+
+/** The last request an HttpSink made for this array of events, if any. */
+export function lastAttempt(events: readonly Event[]): AttemptDetail | undefined {
+  return lastAttempts.get(events);
 }
 
 export interface HttpSinkOptions {
@@ -38,6 +63,8 @@ export interface HttpSinkOptions {
   sign?(body: string, events: readonly Event[]): Record<string, string>;
   /** Agent for `https:` URLs, e.g. one trusting a private CA; not destroyed by `close`. @default a keep-alive agent */
   httpsAgent?: https.Agent;
+  /** Bytes of each answer's body reported to the hooks (`detail.response`). @default 1024 (1 KiB) */
+  captureBytes?: number;
   hooks?: HttpSinkHooks;
 }
 
@@ -99,6 +126,8 @@ export class HttpSink implements Sink {
   /** Their names by lower case. */
   private readonly staticNames = new Map<string, string>();
   private prepared?: { events: readonly Event[]; at: number; encoded: EncodedRequest; signature?: Record<string, string> };
+  /** Credentials this sink sends, to be cut out of answers it reports (an endpoint may echo them). */
+  private readonly secrets: string[] = [];
   private closed = false;
 
   /** The URL as messages show it: `user:password@` and secret-looking query values redacted. */
@@ -122,32 +151,57 @@ export class HttpSink implements Sink {
       this.staticHeaders[name] = [...values];
     }
     for (const name of Object.keys(this.staticHeaders)) this.staticNames.set(name.toLowerCase(), name);
-    this.transport = new HttpTransport(target.href, { timeoutMs: options.timeoutMs ?? DEFAULTS.endpoint.timeoutMs, httpsAgent: options.httpsAgent });
+    for (const [name, value] of Object.entries(this.staticHeaders)) {
+      if (!isSecretHeader(name)) continue;
+      for (const v of [value].flat()) {
+        // The whole value, and the credential after a scheme such as `Bearer `.
+        this.secrets.push(v, v.replace(/^[A-Za-z]+ +/, ''));
+      }
+    }
+    this.secrets = this.secrets.filter((v, i, all) => v.length >= 4 && all.indexOf(v) === i).sort((a, b) => b.length - a.length);
+    this.transport = new HttpTransport(target.href, {
+      timeoutMs: options.timeoutMs ?? DEFAULTS.endpoint.timeoutMs,
+      httpsAgent: options.httpsAgent,
+      captureBytes: options.captureBytes,
+    });
   }
 
   async write(events: readonly Event[]): Promise<void> {
     if (this.closed) throw new ClosedSinkError(`http sink ${this.url}`);
     const { encoded, signature } = this.takePrepared(events) ?? this.encodeAndSign(events);
+    // A retry gets the very array again (the retrying sink's loop): that counts its attempts.
+    const attempt = (lastAttempts.get(events)?.attempt ?? 0) + 1;
     const started = performance.now();
     let status: number;
     let retryAfter: string | undefined;
+    let response: string;
     try {
       const res = await this.transport.post(encoded.body, this.headersWith(encoded.headers, signature));
       status = res.status;
+      response = this.secrets.length > 0 && res.body ? this.redact(res.body) : res.body;
       if (status === 429 || status === 503) retryAfter = res.headers['retry-after'];
     } catch (err) {
       const error = new HttpDeliveryError(this.url, err as Error);
-      this.hooks.error?.(error, events, performance.now() - started);
+      const detail: AttemptDetail = { attempt, error, durationMs: performance.now() - started };
+      lastAttempts.set(events, detail);
+      this.hooks.error?.(error, events, detail.durationMs, detail);
       throw error;
     }
-    const duration = performance.now() - started;
+    const detail: AttemptDetail = { attempt, status, response, durationMs: performance.now() - started };
+    lastAttempts.set(events, detail);
     if (status >= 200 && status < 400) {
-      this.hooks.success?.(status, events, duration);
+      this.hooks.success?.(status, events, detail.durationMs, detail);
       return;
     }
-    this.hooks.failure?.(status, events, duration);
+    this.hooks.failure?.(status, events, detail.durationMs, detail);
     const wait = status === 429 || status === 503 ? parseRetryAfter(retryAfter) : undefined;
     throw new HttpStatusError(this.url, status, wait);
+  }
+
+  /** The answer's text with any credential this sink sends replaced. */
+  private redact(text: string): string {
+    for (const secret of this.secrets) if (text.includes(secret)) text = text.split(secret).join('<redacted>');
+    return text;
   }
 
   /**

@@ -2,10 +2,12 @@ import http from 'node:http';
 import https from 'node:https';
 import { DEFAULTS } from '../config/defaults';
 
-/** What the endpoint answered. Its body has been read to the end and discarded. */
+/** What the endpoint answered. Its body has been read to the end; only its first bytes are kept. */
 export interface TransportResponse {
   readonly status: number;
   readonly headers: http.IncomingHttpHeaders;
+  /** The first `captureBytes` of the body as UTF-8 (a character cut at the end shows as U+FFFD); '' when empty. */
+  readonly body: string;
 }
 
 export interface HttpTransportOptions {
@@ -18,6 +20,8 @@ export interface HttpTransportOptions {
   httpsAgent?: https.Agent;
   /** Connections kept open by an agent the transport makes itself. @default 4 */
   maxSockets?: number;
+  /** Bytes of each answer's body kept in `TransportResponse.body`; 0 keeps none. @default 1024 (1 KiB) */
+  captureBytes?: number;
 }
 
 /** A request outlived its deadline; the request was destroyed. */
@@ -41,6 +45,7 @@ export class HttpTransport {
   private readonly agent: http.Agent;
   private readonly ownsAgent: boolean;
   private readonly timeoutMs: number;
+  private readonly captureBytes: number;
 
   constructor(
     readonly url: string,
@@ -50,6 +55,7 @@ export class HttpTransport {
     const secure = parsed.protocol === 'https:';
     if (!secure && parsed.protocol !== 'http:') throw new TypeError(`${url}: unsupported scheme ${parsed.protocol}; use http: or https:`);
     this.timeoutMs = options.timeoutMs;
+    this.captureBytes = options.captureBytes ?? DEFAULTS.http.answerCaptureBytes;
     this.request = secure ? https.request : http.request;
     const own = { keepAlive: true, maxSockets: options.maxSockets ?? DEFAULTS.http.maxSockets };
     const given = secure ? options.httpsAgent : undefined;
@@ -81,6 +87,17 @@ export class HttpTransport {
       };
       const req = this.request({ ...this.target, headers }, (res) => {
         res.on('error', fail);
+        // The first bytes of the answer are kept for the attempt log; the rest is discarded as it comes.
+        const kept: Buffer[] = [];
+        let keptBytes = 0;
+        if (this.captureBytes > 0) {
+          res.on('data', (chunk: Buffer) => {
+            if (keptBytes >= this.captureBytes) return;
+            const part = chunk.length > this.captureBytes - keptBytes ? chunk.subarray(0, this.captureBytes - keptBytes) : chunk;
+            kept.push(part);
+            keptBytes += part.length;
+          });
+        }
         res.once('end', () => {
           clearTimeout(timer);
           resolve({
@@ -89,6 +106,7 @@ export class HttpTransport {
             get headers() {
               return res.headers;
             },
+            body: keptBytes === 0 ? '' : Buffer.concat(kept, keptBytes).toString('utf8'),
           });
         });
         res.resume();

@@ -1,0 +1,171 @@
+// Issue "operator console": what the attempt and event logs cost delivery, and how fast
+// the console reads them when they are full. Dispatch: 50,000 events through an Endpoint
+// to a receiver in another process, one per POST and with Distribution's config as is,
+// without the logs and with them (memory and SQLite). Reads: 20 endpoints and
+// 1,000,000 logged attempts (100,000 events, ten attempts each) in SQLite and in Redis,
+// the first page of an endpoint's attempts and a search by digest.
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Redis from 'ioredis';
+import { Endpoint, EndpointStats, type EndpointInit } from '../lib/pipeline';
+import type { Event } from '../lib';
+import { DeliveryRecorder } from '../lib/inspect/delivery-recorder';
+import { LogClock, type DeliveryLog, type LogEntry } from '../lib/stores/delivery-log';
+import { MemoryDeliveryLog } from '../lib/stores/memory-delivery-log';
+import { SqliteDeliveryLog } from '../lib/stores/sqlite-delivery-log';
+import { RedisDeliveryLog } from '../lib/stores/redis-delivery-log';
+import { makeBenchEvents } from './events';
+import { cpuMs, getJson, startChild, stop, type Result } from './util';
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const EVENTS = Number(process.env.BENCH_CONSOLE_EVENTS ?? 50_000);
+const ENDPOINTS = 20;
+const ATTEMPTS = Number(process.env.BENCH_CONSOLE_ATTEMPTS ?? 1_000_000);
+/** Attempts per logged event: an event retried nine times before it went through. */
+const PER_EVENT = 10;
+/** Timed repetitions of each read; the median is reported. */
+const READS = 50;
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** Delivers the sample through a new endpoint, with the log (a recorder on it) or without. */
+async function deliver(url: string, sample: Event[], fields: Partial<EndpointInit>, log?: DeliveryLog) {
+  const before = await getJson<{ events: number; requests: number }>(url);
+  const recorder = log && new DeliveryRecorder(log);
+  const stats = new EndpointStats('bench', undefined, { recorder });
+  const endpoint = new Endpoint({ name: 'bench', url, ...fields }, { stats });
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  for (let i = 0; i < EVENTS; i++) await endpoint.write([sample[i % sample.length]]);
+  while (stats.counters.Successes < EVENTS) await new Promise((r) => setTimeout(r, 5));
+  await recorder?.flush();
+  const seconds = (performance.now() - started) / 1000;
+  const cpuPerEvent = (cpuMs(cpu) * 1000) / EVENTS;
+  await endpoint.close();
+  await recorder?.close();
+  const after = await getJson<{ events: number; requests: number }>(url);
+  return { perSecond: EVENTS / seconds, cpuPerEvent, perPost: (after.events - before.events) / (after.requests - before.requests) };
+}
+
+/** Fills a log with ATTEMPTS attempts over ENDPOINTS endpoints, in batches as a recorder writes them. */
+async function fill(log: DeliveryLog): Promise<{ digest: string; seconds: number }> {
+  const clock = new LogClock();
+  const events = makeBenchEvents(ATTEMPTS / PER_EVENT);
+  const started = performance.now();
+  const perEndpoint = events.length / ENDPOINTS;
+  for (let ep = 0; ep < ENDPOINTS; ep++) {
+    const endpoint = `endpoint-${ep}`;
+    for (let i = 0; i < perEndpoint; i += 100) {
+      const batch = events.slice(ep * perEndpoint + i, ep * perEndpoint + Math.min(i + 100, perEndpoint));
+      const entries: LogEntry[] = [{ kind: 'events', endpoint, state: 'pending', events: batch, seq: clock.next(batch.length), at: Date.now() }];
+      for (const e of batch) {
+        for (let a = 1; a <= PER_EVENT; a++) {
+          entries.push({
+            kind: 'attempt',
+            attempt: { id: String(clock.next()), time: new Date().toISOString(), endpoint, eventIds: [e.id], attempt: a, status: a < PER_EVENT ? 503 : 200, error: null, latencyMs: 3.2, response: a < PER_EVENT ? 'busy' : '', test: false },
+          });
+        }
+      }
+      entries.push({ kind: 'events', endpoint, state: 'delivered', events: batch, seq: 0, at: Date.now() });
+      await log.write(entries);
+    }
+  }
+  // A digest in the middle of the log.
+  return { digest: events[Math.floor(events.length / 2)].target.digest!, seconds: (performance.now() - started) / 1000 };
+}
+
+async function reads(name: string, log: DeliveryLog): Promise<Result[]> {
+  const { digest, seconds } = await fill(log);
+  const endpoints = Array.from({ length: ENDPOINTS }, (_, i) => `endpoint-${i}`);
+  const time = async (read: () => Promise<unknown>) => {
+    const ms: number[] = [];
+    for (let i = 0; i < READS; i++) {
+      const t = performance.now();
+      await read();
+      ms.push(performance.now() - t);
+    }
+    return median(ms);
+  };
+  const page = await time(() => log.attempts('endpoint-7', { limit: 50 }));
+  const found = await log.events({ endpoints, digest, limit: 50 });
+  if (found.items.length !== 1) throw new Error(`${name}: the search by digest found ${found.items.length} events, expected 1`);
+  const search = await time(() => log.events({ endpoints, digest, limit: 50 }));
+  const one = await time(() => log.event(found.items[0].event.id, endpoints));
+  const latest = await time(() => log.events({ endpoints, limit: 50 }));
+  const note = `${ATTEMPTS.toLocaleString('en-US')} attempts, ${(ATTEMPTS / PER_EVENT).toLocaleString('en-US')} events, ${ENDPOINTS} endpoints; filled in ${seconds.toFixed(1)} s`;
+  return [
+    { name: `${name} log: first page of 50 attempts`, value: page, unit: 'ms', note },
+    { name: `${name} log: search by digest, 20 endpoints`, value: search, unit: 'ms' },
+    { name: `${name} log: one event by id, 20 endpoints`, value: one, unit: 'ms' },
+    { name: `${name} log: newest 50 events of 20 endpoints, no filter`, value: latest, unit: 'ms' },
+  ];
+}
+
+/** `dispatch` or `reads` to run half of the suite. */
+const PART = process.env.BENCH_CONSOLE_PART;
+
+export async function benchConsole(): Promise<Result[]> {
+  const results: Result[] = [];
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-console-'));
+  if (PART !== 'reads') results.push(...(await dispatch(dir)));
+  if (PART !== 'dispatch') results.push(...(await logReads(dir)));
+  rmSync(dir, { recursive: true, force: true });
+  return results;
+}
+
+async function dispatch(dir: string): Promise<Result[]> {
+  const results: Result[] = [];
+  const sample = makeBenchEvents(EVENTS);
+  const { child, firstLine } = await startChild('bench/counting-receiver.ts');
+  const url = `http://127.0.0.1:${firstLine.trim()}/`;
+  try {
+    for (const [label, fields] of [['one per POST', { maxEvents: 1 }], ["Distribution's config as is", {}]] as const) {
+      const runs: [string, () => DeliveryLog | undefined][] = [
+        ['no logs', () => undefined],
+        ['memory logs', () => new MemoryDeliveryLog({ attempts: 100_000, events: 100_000 })],
+        ['SQLite logs', () => new SqliteDeliveryLog({ path: path.join(dir, `dispatch-${Math.random()}.db`), attempts: 100_000, events: 100_000 })],
+      ];
+      for (const [logs, make] of runs) {
+        const r = await deliver(url, sample, fields, make());
+        results.push({
+          name: `dispatch ${label}, ${logs}`,
+          value: r.perSecond,
+          unit: 'events/s',
+          note: `${r.cpuPerEvent.toFixed(1)} µs sender CPU per event, ${r.perPost.toFixed(1)} events per POST`,
+        });
+      }
+    }
+  } finally {
+    await stop(child);
+  }
+  return results;
+}
+
+async function logReads(dir: string): Promise<Result[]> {
+  const results: Result[] = [];
+  const limits = { attempts: ATTEMPTS / ENDPOINTS, events: ATTEMPTS / PER_EVENT / ENDPOINTS };
+  const sqlite = new SqliteDeliveryLog({ path: path.join(dir, 'reads.db'), ...limits });
+  try {
+    results.push(...(await reads('SQLite', sqlite)));
+  } finally {
+    await sqlite.close();
+  }
+  const prefix = `bench-console-${process.pid}`;
+  const redis = new RedisDeliveryLog({ url: REDIS_URL, prefix, ...limits });
+  try {
+    await redis.open();
+    results.push(...(await reads('Redis', redis)));
+  } finally {
+    await redis.close();
+    const r = new Redis(REDIS_URL);
+    let cursor = '0';
+    do {
+      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 10_000);
+      if (keys.length) await r.unlink(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+    r.disconnect();
+  }
+  return results;
+}

@@ -1,0 +1,216 @@
+import { DEFAULTS } from '../config/defaults';
+import type { Event } from '../model/event';
+import {
+  LogClock,
+  type AttemptRecord,
+  type DeliveryLog,
+  type EventQuery,
+  type EventState,
+  type LogEntry,
+  type LoggedEvent,
+  type Page,
+  type Paged,
+} from '../stores/delivery-log';
+
+export interface DeliveryRecorderOptions {
+  /** Buffered entries are written at least this often, in ms. @default 20 */
+  flushMs?: number;
+  /**
+   * Most entries (an attempt, or one event changing state) held while the log store is
+   * slow or down; past it the oldest are dropped and counted. @default 20000
+   */
+  bufferLimit?: number;
+  /** Whether attempts are recorded (`log.attempts` > 0). @default true */
+  attempts?: boolean;
+  /** Whether events are recorded (`log.events` > 0). @default true */
+  events?: boolean;
+  /** Told when the log store fails, at most once per 10 seconds. */
+  onError?(err: Error): void;
+}
+
+/** An attempt, as `DeliveryRecorder.attempt` takes it: the recorder stamps id and time. */
+export type NewAttempt = Omit<AttemptRecord, 'id' | 'time'>;
+
+/**
+ * Between the delivery hooks and a `DeliveryLog`: takes attempts and event state changes
+ * as they happen, without waiting, and writes them in batches (every `flushMs`, or at
+ * once past a few hundred). Delivery never waits on the log; while the log store is down
+ * the buffer keeps the newest `bufferLimit` entries and counts the ones it dropped.
+ * Reads write what is buffered first, so what the hooks reported is in their answer.
+ */
+export class DeliveryRecorder {
+  /** Entries not yet written, each with its number in the order they came. */
+  private buffer: { entry: LogEntry; no: number }[] = [];
+  /** Entries in the buffer, an event counted once per event. */
+  private size = 0;
+  private pushed = 0;
+  /** Every entry up to this number was written, dropped, or failed once. */
+  private settled = 0;
+  private waiters: { upTo: number; resolve: () => void }[] = [];
+  private timer?: NodeJS.Timeout;
+  private writing = false;
+  /** A write was asked for while one was under way. */
+  private again = false;
+  /** The last write failed: the next waits for the retry timer. */
+  private failing = false;
+  private readonly clock = new LogClock();
+  private readonly listeners = new Set<(attempt: AttemptRecord) => void>();
+  private readonly flushMs: number;
+  private readonly bufferLimit: number;
+  private lastErrorAt = -Infinity;
+  private closed = false;
+  /** Entries dropped because the buffer was full (the log store slow or down). */
+  dropped = 0;
+
+  constructor(
+    readonly log: DeliveryLog,
+    private readonly options: DeliveryRecorderOptions = {},
+  ) {
+    this.flushMs = options.flushMs ?? DEFAULTS.stores.logFlushMs;
+    this.bufferLimit = options.bufferLimit ?? DEFAULTS.stores.logBufferLimit;
+  }
+
+  /** Records an attempt (stamped with an id and the time now) and tells the listeners. */
+  attempt(a: NewAttempt): AttemptRecord {
+    const record: AttemptRecord = { id: String(this.clock.next()), time: new Date().toISOString(), ...a };
+    if (this.options.attempts !== false || (!a.test && this.options.events !== false)) this.push({ kind: 'attempt', attempt: record }, 1);
+    for (const listener of this.listeners) listener(record);
+    return record;
+  }
+
+  /** Records events entering a state: `pending` adds them to the endpoint's event log. */
+  events(endpoint: string, state: EventState, events: readonly Event[]): void {
+    if (this.options.events === false || events.length === 0) return;
+    const at = Date.now();
+    const seq = state === 'pending' ? this.clock.next(events.length, at) : 0;
+    this.push({ kind: 'events', endpoint, state, events, seq, at }, events.length);
+  }
+
+  /** Calls `listener` with each attempt recorded from now on; returns how to stop. */
+  onAttempt(listener: (attempt: AttemptRecord) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** How many attempt listeners there are (a stream that ended must leave none behind). */
+  get listenerCount(): number {
+    return this.listeners.size;
+  }
+
+  private push(entry: LogEntry, n: number): void {
+    if (this.closed) return;
+    this.buffer.push({ entry, no: ++this.pushed });
+    this.size += n;
+    this.bound();
+    if (this.failing) return; // the retry timer writes it
+    if (this.size >= this.bufferLimit / 40) this.kick();
+    else this.timer ??= setTimeout(() => this.kick(), this.flushMs).unref();
+  }
+
+  /** Drops the oldest entries past the limit, counting each event of them. */
+  private bound(): void {
+    while (this.size > this.bufferLimit && this.buffer.length > 0) {
+      const { entry } = this.buffer.shift()!;
+      const n = entry.kind === 'attempt' ? 1 : entry.events.length;
+      this.size -= n;
+      this.dropped += n;
+    }
+  }
+
+  /**
+   * Resolves once every entry recorded before the call is in the log; at once while the
+   * log store is failing (a reader then reads what the store has).
+   */
+  flush(): Promise<void> {
+    const upTo = this.pushed;
+    if (this.settled >= upTo || this.failing) return Promise.resolve();
+    const done = new Promise<void>((resolve) => this.waiters.push({ upTo, resolve }));
+    this.kick();
+    return done;
+  }
+
+  /** Writes what is buffered now, or as soon as the write under way ends. */
+  private kick(): void {
+    if (this.writing) {
+      this.again = true;
+      return;
+    }
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    // Nothing left to write (what was not written was dropped): every waiter is done.
+    if (this.buffer.length === 0) return this.settle(this.pushed);
+    this.writing = true;
+    void this.write().finally(() => {
+      this.writing = false;
+      if (this.again && !this.failing) this.kick();
+      this.again = false;
+    });
+  }
+
+  private async write(): Promise<void> {
+    while (this.buffer.length > 0) {
+      const taken = this.buffer;
+      const size = this.size;
+      this.buffer = [];
+      this.size = 0;
+      try {
+        await this.log.write(taken.map((t) => t.entry));
+        this.failing = false;
+        this.settle(taken[taken.length - 1].no);
+      } catch (err) {
+        this.failing = true;
+        // Kept for the next try, ahead of what came meanwhile; the oldest go past the limit.
+        this.buffer = [...taken, ...this.buffer];
+        this.size += size;
+        this.bound();
+        const now = performance.now();
+        if (now - this.lastErrorAt >= 10_000) {
+          this.lastErrorAt = now;
+          this.options.onError?.(new Error(`delivery log ${this.log.description}: ${(err as Error).message}; ${this.size} entries kept to try again, ${this.dropped} dropped so far`, { cause: err }));
+        }
+        // Readers waiting read what the store has; the next try is in a second.
+        this.settle(this.pushed);
+        if (!this.closed) this.timer = setTimeout(() => this.kick(), 1000).unref();
+        return;
+      }
+    }
+  }
+
+  private settle(upTo: number): void {
+    this.settled = Math.max(this.settled, upTo);
+    const ready = this.waiters.filter((w) => w.upTo <= this.settled);
+    this.waiters = this.waiters.filter((w) => w.upTo > this.settled);
+    for (const w of ready) w.resolve();
+  }
+
+  /** One endpoint's attempts, newest first. */
+  async attempts(endpoint: string, page: Page): Promise<Paged<AttemptRecord>> {
+    await this.flush();
+    return this.log.attempts(endpoint, page);
+  }
+
+  /** Events matching the query, newest first. */
+  async search(query: EventQuery): Promise<Paged<LoggedEvent>> {
+    await this.flush();
+    return this.log.events(query);
+  }
+
+  /** The event with this id in each endpoint's log that has it, with its attempts. */
+  async event(id: string, endpoints: readonly string[]): Promise<Array<LoggedEvent & { attemptList: AttemptRecord[] }>> {
+    await this.flush();
+    const found = await this.log.event(id, endpoints);
+    return Promise.all(found.map(async (e) => ({ ...e, attemptList: await this.log.eventAttempts(e.endpoint, id) })));
+  }
+
+  /** Writes what is buffered (trying once) and closes the log. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.flush();
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.listeners.clear();
+    for (const w of this.waiters) w.resolve();
+    this.waiters = [];
+    await this.log.close();
+  }
+}

@@ -1,0 +1,358 @@
+import type Redis from 'ioredis';
+import { DEFAULTS } from '../config/defaults';
+import { decodeEvent } from '../codec/envelope';
+import type { Event } from '../model/event';
+import { redisDriver } from './drivers';
+import {
+  ATTEMPTS_PER_EVENT,
+  idAt,
+  matches,
+  parseCursor,
+  type AttemptRecord,
+  type DeliveryLog,
+  type DeliveryLogLimits,
+  type EventQuery,
+  type EventState,
+  type LogEntry,
+  type LoggedEvent,
+  type Page,
+  type Paged,
+} from './delivery-log';
+import { pageOf } from './memory-delivery-log';
+import { StoreClosedError, StoreOpenError } from './queue-store';
+
+export interface RedisDeliveryLogOptions extends Partial<DeliveryLogLimits> {
+  /** Where Redis is, e.g. `redis://127.0.0.1:6379/0`; give this or `client`. */
+  url?: string;
+  /** A client to use instead of `url`; it stays open on `close()`. */
+  client?: Redis;
+  /** Prefix of every key, as the queues' (`<prefix>:log:…`). @default 'regnotify' */
+  prefix?: string;
+  /** How long `open()` waits for PING, in ms. @default 2000 (2s) */
+  connectTimeoutMs?: number;
+}
+
+/** Candidates read from an index per round trip of a search. */
+const SEARCH_BATCH = 200;
+/** Most events a search looks at before it answers with what it found and a cursor to go on from. */
+const SEARCH_BUDGET = 5000;
+
+/** Counts an attempt on an event's hash, when the event is logged: its count and its latest attempt ids. */
+const COUNT_ATTEMPT = `
+if redis.call('HEXISTS', KEYS[1], 'body') == 0 then return 0 end
+local n = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+local ids = redis.call('HGET', KEYS[1], 'aids') or ''
+if ids == '' then ids = ARGV[1] else ids = ids .. ' ' .. ARGV[1] end
+if n > tonumber(ARGV[2]) then ids = string.sub(ids, string.find(ids, ' ') + 1) end
+redis.call('HSET', KEYS[1], 'aids', ids)
+return n`;
+
+/**
+ * Logs an event that came in (ARGV: seq, state, attempts, attempt ids, body, ttl ms): a
+ * new one whole; a replayed one keeps its seq and adds to its attempts.
+ */
+const ADD_EVENT = `
+if redis.call('HEXISTS', KEYS[1], 'body') == 1 then
+  redis.call('HSET', KEYS[1], 'state', ARGV[2])
+  if tonumber(ARGV[3]) > 0 then
+    redis.call('HINCRBY', KEYS[1], 'attempts', ARGV[3])
+    local ids = redis.call('HGET', KEYS[1], 'aids') or ''
+    if ids == '' then ids = ARGV[4] else ids = ids .. ' ' .. ARGV[4] end
+    redis.call('HSET', KEYS[1], 'aids', ids)
+  end
+  redis.call('PEXPIRE', KEYS[1], ARGV[6])
+  return 0
+end
+redis.call('HSET', KEYS[1], 'seq', ARGV[1], 'state', ARGV[2], 'attempts', ARGV[3], 'aids', ARGV[4], 'body', ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+return 1`;
+
+/** Sets an event's state, when the event is logged. */
+const SET_STATE = `
+if redis.call('HEXISTS', KEYS[1], 'body') == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'state', ARGV[1])
+return 1`;
+
+/**
+ * Keeps an endpoint's events within the retention window and the count limit: removes
+ * the oldest from its index (KEYS[1]) and deletes their hashes (ARGV[3] .. id).
+ */
+const TRIM_EVENTS = `
+local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2])
+local over = redis.call('ZCARD', KEYS[1]) - #gone - tonumber(ARGV[1])
+if over > 0 then
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[1], #gone, #gone + over - 1)) do gone[#gone + 1] = id end
+end
+for i = 1, #gone, 500 do
+  local part = {}
+  for j = i, math.min(i + 499, #gone) do
+    part[#part + 1] = gone[j]
+    redis.call('DEL', ARGV[3] .. gone[j])
+  end
+  redis.call('ZREM', KEYS[1], unpack(part))
+end
+return #gone`;
+
+type LogClient = Redis & {
+  logAddEvent(key: string, seq: number, state: string, attempts: number, aids: string, body: string, ttlMs: number): Promise<number>;
+  logCountAttempt(key: string, attemptId: string, keep: number): Promise<number>;
+  logSetState(key: string, state: string): Promise<number>;
+  logTrimEvents(key: string, limit: number, cutoff: number, hashPrefix: string): Promise<number>;
+};
+
+/**
+ * The delivery log in Redis, shared by every replica: what one writes, any reads. Per
+ * endpoint a sorted set of attempts (scored by id) and a sorted set of event ids (scored
+ * by seq) over one hash per event; sorted sets by digest and by repository index every
+ * endpoint's events. Every key expires after the retention window when nothing touches it.
+ */
+export class RedisDeliveryLog implements DeliveryLog {
+  readonly description: string;
+  private readonly client: LogClient;
+  private readonly ownsClient: boolean;
+  private readonly limits: DeliveryLogLimits;
+  private readonly base: string;
+  private readonly connectTimeoutMs: number;
+  /** Endpoints this process wrote for: `trim()` looks after them. */
+  private readonly seen = new Set<string>();
+  private closed = false;
+  private lastError?: Error;
+  /** The server, as errors name it (no credentials). */
+  private readonly location: string;
+
+  constructor(options: RedisDeliveryLogOptions) {
+    this.base = `${options.prefix ?? DEFAULTS.queue.prefix}:log`;
+    this.limits = {
+      attempts: options.attempts ?? DEFAULTS.log.attempts,
+      events: options.events ?? DEFAULTS.log.events,
+      retentionMs: options.retentionMs ?? DEFAULTS.log.retentionMs,
+    };
+    this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULTS.stores.redisConnectTimeoutMs;
+    this.ownsClient = !options.client;
+    const client = options.client ?? new (redisDriver('the redis delivery log'))(options.url!, { lazyConnect: true, maxRetriesPerRequest: 2 });
+    // Surfaced by the failing command; the last one names the cause (ECONNREFUSED) for open().
+    if (this.ownsClient) client.on('error', (err: Error) => (this.lastError = err));
+    client.defineCommand('logCountAttempt', { numberOfKeys: 1, lua: COUNT_ATTEMPT });
+    client.defineCommand('logSetState', { numberOfKeys: 1, lua: SET_STATE });
+    client.defineCommand('logAddEvent', { numberOfKeys: 1, lua: ADD_EVENT });
+    client.defineCommand('logTrimEvents', { numberOfKeys: 1, lua: TRIM_EVENTS });
+    this.client = client as LogClient;
+    this.description = `redis log ${this.base}`;
+    const url = options.url ? new URL(options.url) : undefined;
+    this.location = url ? `${url.protocol}//${url.host}${url.pathname}` : this.description;
+  }
+
+  private attemptsKey = (endpoint: string) => `${this.base}:a:${endpoint}`;
+  private eventsKey = (endpoint: string) => `${this.base}:ev:${endpoint}`;
+  private eventKey = (endpoint: string, id: string) => `${this.base}:e:${endpoint}:${id}`;
+  private digestKey = (digest: string) => `${this.base}:digest:${digest}`;
+  private repositoryKey = (repository: string) => `${this.base}:repo:${repository}`;
+
+  async open(): Promise<void> {
+    if (this.closed) throw new StoreClosedError(this.description, 'open');
+    try {
+      if (this.client.status === 'wait') await this.client.connect();
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer to PING within ${this.connectTimeoutMs}ms`)), this.connectTimeoutMs);
+      });
+      await Promise.race([this.client.ping(), timeout]).finally(() => clearTimeout(timer));
+    } catch (err) {
+      const cause = this.lastError ?? (err as Error);
+      throw new StoreOpenError('redis', this.location, `delivery log: ${cause.message}`, { cause });
+    }
+  }
+
+  async write(entries: readonly LogEntry[]): Promise<void> {
+    this.assertOpen('write');
+    if (entries.length === 0) return;
+    const { attempts: maxAttempts, events: maxEvents, retentionMs } = this.limits;
+    const cutoff = idAt(Date.now() - retentionMs);
+    const batch = this.client.pipeline() as unknown as LogClient & { exec(): Promise<[Error | null, unknown][] | null> };
+    const touched = { attempts: new Set<string>(), events: new Set<string>(), indexes: new Set<string>() };
+    // Events that came in this batch: their attempts and later states are folded into one
+    // command, since a quick delivery puts the whole life of an event in one batch.
+    const fresh = new Map<string, { seq: number; endpoint: string; event: Event; state: EventState; attempts: number; aids: string[] }>();
+    for (const entry of entries) {
+      if (entry.kind === 'attempt') {
+        const a = entry.attempt;
+        this.seen.add(a.endpoint);
+        if (maxAttempts > 0) {
+          batch.zadd(this.attemptsKey(a.endpoint), a.id, JSON.stringify(a));
+          touched.attempts.add(a.endpoint);
+        }
+        if (a.test || maxEvents === 0) continue;
+        for (const id of a.eventIds) {
+          const row = fresh.get(`${a.endpoint}\n${id}`);
+          if (!row) {
+            batch.logCountAttempt(this.eventKey(a.endpoint, id), a.id, ATTEMPTS_PER_EVENT);
+            continue;
+          }
+          row.attempts++;
+          row.aids.push(a.id);
+          if (row.aids.length > ATTEMPTS_PER_EVENT) row.aids.shift();
+        }
+        continue;
+      }
+      if (maxEvents === 0) continue;
+      const ep = entry.endpoint;
+      this.seen.add(ep);
+      entry.events.forEach((e, i) => {
+        const key = `${ep}\n${e.id}`;
+        const row = fresh.get(key);
+        if (row) row.state = entry.state;
+        else if (entry.state === 'pending') fresh.set(key, { seq: entry.seq + i, endpoint: ep, event: e, state: 'pending', attempts: 0, aids: [] });
+        else batch.logSetState(this.eventKey(ep, e.id), entry.state);
+      });
+    }
+    for (const row of fresh.values()) {
+      const { endpoint: ep, event: e, seq } = row;
+      touched.events.add(ep);
+      batch.logAddEvent(this.eventKey(ep, e.id), seq, row.state, row.attempts, row.aids.join(' '), JSON.stringify(e), retentionMs);
+      batch.zadd(this.eventsKey(ep), 'NX', seq, e.id);
+      const member = `${ep} ${e.id}`;
+      for (const index of [e.target.digest && this.digestKey(e.target.digest), e.target.repository && this.repositoryKey(e.target.repository)]) {
+        if (!index) continue;
+        batch.zadd(index, 'NX', seq, member);
+        touched.indexes.add(index);
+      }
+    }
+    for (const index of touched.indexes) {
+      batch.zremrangebyscore(index, '-inf', `(${cutoff}`);
+      batch.pexpire(index, retentionMs);
+    }
+    for (const ep of touched.attempts) {
+      const key = this.attemptsKey(ep);
+      batch.zremrangebyscore(key, '-inf', `(${cutoff}`);
+      batch.zremrangebyrank(key, 0, -(maxAttempts + 1));
+      batch.pexpire(key, retentionMs);
+    }
+    for (const ep of touched.events) {
+      batch.logTrimEvents(this.eventsKey(ep), maxEvents, cutoff, `${this.base}:e:${ep}:`);
+      batch.pexpire(this.eventsKey(ep), retentionMs);
+    }
+    const results = (await batch.exec()) ?? [];
+    const failed = results.find(([err]) => err);
+    if (failed) throw new Error(`${this.description}: log entries not written: ${failed[0]!.message}`);
+  }
+
+  async attempts(endpoint: string, page: Page): Promise<Paged<AttemptRecord>> {
+    this.assertOpen('read');
+    const before = parseCursor(page.cursor);
+    const cutoff = idAt(Date.now() - this.limits.retentionMs);
+    const rows = await this.client.zrevrangebyscore(this.attemptsKey(endpoint), before === undefined ? '+inf' : `(${before}`, cutoff, 'LIMIT', 0, page.limit + 1);
+    return pageOf(rows.map((r) => JSON.parse(r) as AttemptRecord), page.limit, (a) => a.id);
+  }
+
+  async events(q: EventQuery): Promise<Paged<LoggedEvent>> {
+    this.assertOpen('search');
+    const before = parseCursor(q.cursor) ?? Number.MAX_SAFE_INTEGER;
+    const from = Math.max(idAt(Date.now() - this.limits.retentionMs), q.fromMs === undefined ? 0 : idAt(q.fromMs));
+    let upper = Math.min(before, q.toMs === undefined ? Number.MAX_SAFE_INTEGER : idAt(q.toMs));
+    if (q.id !== undefined) {
+      const found = (await this.event(q.id, q.endpoints)).filter((e) => Number(e.seq) < upper && Number(e.seq) >= from && matches(e, q));
+      return pageOf(found.sort((a, b) => Number(b.seq) - Number(a.seq)), q.limit, (e) => e.seq);
+    }
+    // The smallest index that holds every match: by digest, by repository, else each endpoint's.
+    const wanted = new Set(q.endpoints);
+    const split = (member: string) => {
+      const at = member.lastIndexOf(' ');
+      return { endpoint: member.slice(0, at), id: member.slice(at + 1) };
+    };
+    const sources =
+      q.digest !== undefined
+        ? [{ key: this.digestKey(q.digest), parse: split }]
+        : q.repository !== undefined
+          ? [{ key: this.repositoryKey(q.repository), parse: split }]
+          : q.endpoints.map((endpoint) => ({ key: this.eventsKey(endpoint), parse: (id: string) => ({ endpoint, id }) }));
+    // Without other filters every event read is on the page: read no more than it holds.
+    const filtered = q.tag !== undefined || q.action !== undefined || q.state !== undefined;
+    const per = sources.length > 1 && !filtered ? Math.min(SEARCH_BATCH, q.limit + 1) : SEARCH_BATCH;
+    const items: LoggedEvent[] = [];
+    let examined = 0;
+    let exhausted = false;
+    while (items.length <= q.limit && examined < SEARCH_BUDGET && !exhausted) {
+      const read = this.client.pipeline();
+      for (const s of sources) read.zrevrangebyscore(s.key, `(${upper}`, from, 'WITHSCORES', 'LIMIT', 0, per);
+      const merged: { endpoint: string; id: string; score: number }[] = [];
+      let full = false;
+      for (const [i, [err, rows]] of ((await read.exec()) ?? []).entries()) {
+        if (err) throw err;
+        const list = rows as string[];
+        if (list.length === 2 * per) full = true;
+        for (let j = 0; j < list.length; j += 2) merged.push({ ...sources[i].parse(list[j]), score: Number(list[j + 1]) });
+      }
+      merged.sort((a, b) => b.score - a.score);
+      // The first `per` of the merge come before anything a source holds below what it gave.
+      const round = merged.slice(0, per);
+      exhausted = !full && merged.length <= per;
+      const fetch = this.client.pipeline();
+      for (const c of round) fetch.hgetall(this.eventKey(c.endpoint, c.id));
+      const hashes = round.length > 0 ? ((await fetch.exec()) ?? []) : [];
+      for (const [i, c] of round.entries()) {
+        examined++;
+        upper = c.score;
+        if (!wanted.has(c.endpoint)) continue;
+        const e = this.decode(c.endpoint, hashes[i][1] as Record<string, string>);
+        if (e && matches(e, q)) items.push(e);
+        if (items.length > q.limit) break;
+      }
+    }
+    if (items.length > q.limit) return pageOf(items, q.limit, (e) => e.seq);
+    return { items, next: exhausted ? null : String(upper) };
+  }
+
+  async event(id: string, endpoints: readonly string[]): Promise<LoggedEvent[]> {
+    this.assertOpen('read');
+    const cutoff = idAt(Date.now() - this.limits.retentionMs);
+    const read = this.client.pipeline();
+    for (const endpoint of endpoints) read.hgetall(this.eventKey(endpoint, id));
+    const results = (await read.exec()) ?? [];
+    return endpoints.flatMap((endpoint, i) => {
+      const e = this.decode(endpoint, results[i][1] as Record<string, string>);
+      return e && Number(e.seq) >= cutoff ? [e] : [];
+    });
+  }
+
+  async eventAttempts(endpoint: string, eventId: string): Promise<AttemptRecord[]> {
+    this.assertOpen('read');
+    const ids = ((await this.client.hget(this.eventKey(endpoint, eventId), 'aids')) ?? '').split(' ').filter(Boolean);
+    if (ids.length === 0) return [];
+    const read = this.client.pipeline();
+    for (const id of ids) read.zrangebyscore(this.attemptsKey(endpoint), id, id);
+    const results = (await read.exec()) ?? [];
+    return results.flatMap(([, rows]) => (rows as string[]).map((r) => JSON.parse(r) as AttemptRecord).filter((a) => ids.includes(a.id)));
+  }
+
+  async trim(): Promise<void> {
+    this.assertOpen('trim');
+    const cutoff = idAt(Date.now() - this.limits.retentionMs);
+    const batch = this.client.pipeline() as unknown as LogClient & { exec(): Promise<unknown> };
+    for (const ep of this.seen) {
+      batch.zremrangebyscore(this.attemptsKey(ep), '-inf', `(${cutoff}`);
+      batch.logTrimEvents(this.eventsKey(ep), this.limits.events, cutoff, `${this.base}:e:${ep}:`);
+    }
+    await batch.exec();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.ownsClient) this.client.disconnect();
+  }
+
+  private decode(endpoint: string, hash: Record<string, string> | null): LoggedEvent | undefined {
+    if (!hash?.body) return undefined;
+    return {
+      seq: hash.seq,
+      endpoint,
+      state: hash.state as EventState,
+      attempts: Number(hash.attempts ?? 0),
+      event: decodeEvent(JSON.parse(hash.body), `${this.description}: logged event ${hash.seq}`),
+    };
+  }
+
+  private assertOpen(operation: string): void {
+    if (this.closed) throw new StoreClosedError(this.description, `${operation} the delivery log`);
+  }
+}

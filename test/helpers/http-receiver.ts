@@ -14,12 +14,13 @@ export interface ReceivedRequest {
 
 /**
  * A webhook endpoint on 127.0.0.1 and a free port. `respond` picks each answer's
- * status (default 200); every request and decoded event is recorded.
+ * status (default 200), and optionally its headers and body text; every request and
+ * decoded event is recorded.
  */
 export class TestReceiver {
   readonly requests: ReceivedRequest[] = [];
   readonly events: Event[] = [];
-  respond: (req: ReceivedRequest, index: number) => number | { status: number; headers?: Record<string, string> } = () => 200;
+  respond: (req: ReceivedRequest, index: number) => number | { status: number; headers?: Record<string, string>; body?: string } = () => 200;
   private server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c) => chunks.push(c));
@@ -27,7 +28,7 @@ export class TestReceiver {
       const rec: ReceivedRequest = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders, body: Buffer.concat(chunks).toString('utf8') };
       const answer = this.respond(rec, this.requests.length);
       this.requests.push(rec);
-      const { status, headers } = typeof answer === 'number' ? { status: answer, headers: {} } : answer;
+      const { status, headers, body } = typeof answer === 'number' ? { status: answer, headers: {}, body: undefined } : answer;
       if (status >= 200 && status < 400) {
         try {
           this.events.push(...decodeEnvelope(rec.body).events);
@@ -36,7 +37,7 @@ export class TestReceiver {
         }
       }
       res.writeHead(status, headers);
-      res.end();
+      res.end(body);
       this.wake();
     });
   });

@@ -25,8 +25,14 @@ export interface EmitOptions {
   trustProxy?: boolean;
   /** Write events as operations succeed instead of when the response does. */
   emitImmediately: boolean;
-  /** Longest a success response's end waits for the store to hold its events. */
+  /** Longest a response's end waits for the store to hold its events. */
   commitTimeoutMs: number;
+  /**
+   * When a success response's events cannot be stored within `commitTimeoutMs`: `spool`
+   * (the stores keep them on disk, the response goes out) or `fail` (answer 503 instead,
+   * events dropped, so the client retries). @default 'spool'
+   */
+  onStoreError?: 'spool' | 'fail';
   includeReferences: boolean;
   onError(err: Error, context: string): void;
 }
@@ -54,7 +60,7 @@ export function createEmitter(options: EmitOptions): Emitter {
     let sink: Sink = options.sink;
     if (!options.emitImmediately) {
       const held = new HeldEvents(options.sink, (err) => options.onError(err, `${req.method} ${req.originalUrl}`));
-      holdUntilOutcome(res, held, options.commitTimeoutMs);
+      holdUntilOutcome(res, held, options.commitTimeoutMs, options.onStoreError === 'fail');
       sink = held;
     }
     bridges.set(
@@ -80,36 +86,74 @@ export function createEmitter(options: EmitOptions): Emitter {
 }
 
 /**
- * Commits the request's events when its response starts with a success status, and drops
- * them on an error status or an aborted request. The response's end waits until the
+ * Writes the request's events once its storage work is done: when the response starts,
+ * whatever its status (an operation that took effect has its event even when a later step
+ * of the request fails), or when the client goes away first. An operation that ends
+ * later still has its event, written as it ends. The response's end waits until the
  * store holds the events (at most `commitTimeoutMs`), so a client that saw a complete
- * success response knows its events survive a crash of this process.
+ * response knows its events survive a crash of this process.
+ *
+ * With `failOnStoreError`, a success response that had not started when it ended
+ * (`res.end()`, `res.send()`) and whose events the store refused is answered 503 instead,
+ * so that the client retries; a response that streams its body has started before its
+ * events are written, and they are spooled.
  */
-function holdUntilOutcome(res: ServerResponse, held: HeldEvents, commitTimeoutMs: number): void {
-  let committing: Promise<void> | undefined;
-  const decide = (status: number) => {
-    if (status >= 200 && status < 400) committing = held.commit() ?? committing;
-    else held.rollback();
+function holdUntilOutcome(res: ServerResponse, held: HeldEvents, commitTimeoutMs: number, failOnStoreError: boolean): void {
+  let committing: Promise<Error | undefined> | undefined;
+  const commit = (refusable: boolean) => {
+    committing = held.commit({ refusable }) ?? committing;
   };
   const writeHead = res.writeHead;
   res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
-    decide(typeof args[0] === 'number' ? args[0] : res.statusCode);
+    commit(false);
     return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
   } as typeof res.writeHead;
   const end = res.end;
   res.end = function (this: ServerResponse, ...args: unknown[]) {
-    // end() without an explicit writeHead sends the status set so far.
-    if (!res.headersSent) decide(res.statusCode);
+    // end() without an explicit writeHead: the status can still change.
+    if (!res.headersSent) commit(failOnStoreError && res.statusCode >= 200 && res.statusCode < 400);
     const pending = committing;
     if (!pending) return (end as (...a: unknown[]) => ServerResponse).apply(this, args);
     committing = undefined;
     let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, commitTimeoutMs)));
-    void Promise.race([pending, late]).then(() => {
+    const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), commitTimeoutMs + COMMIT_GRACE_MS)));
+    void Promise.race([pending, late]).then((refused) => {
       clearTimeout(timer);
-      (end as (...a: unknown[]) => ServerResponse).apply(this, args);
+      if (refused && !res.headersSent) answerUnavailable(res, end);
+      else (end as (...a: unknown[]) => ServerResponse).apply(this, args);
     });
     return this;
   } as typeof res.end;
-  res.on('close', () => held.rollback());
+  // A client that goes away does not undo what its request already did.
+  res.on('close', () => void held.commit());
+}
+
+/**
+ * How much longer than `commitTimeoutMs` a response's end waits, at most. A spooling store
+ * settles every write at `commitTimeoutMs` (stored, spooled or refused); this wait only
+ * bounds a store that does not, and must not end the response before the store decides.
+ */
+const COMMIT_GRACE_MS = 100;
+
+/** Headers that describe the success response's body or result, not valid on the error that replaces it. */
+const RESULT_HEADERS = [
+  'content-type', 'content-length', 'content-range', 'content-encoding', 'etag', 'last-modified', 'location', 'range',
+  'accept-ranges', 'docker-content-digest', 'docker-upload-uuid', 'oci-subject', 'link',
+];
+
+/**
+ * Replaces a success response whose events the store refused with Distribution's 503
+ * `UNAVAILABLE` error, with `Retry-After`: the client retries the request, and the retry
+ * has its events.
+ */
+function answerUnavailable(res: ServerResponse, end: ServerResponse['end']): void {
+  for (const name of RESULT_HEADERS) res.removeHeader(name);
+  const body = JSON.stringify({
+    errors: [{ code: 'UNAVAILABLE', message: 'service unavailable', detail: 'the notifications of this request could not be stored; retry it' }],
+  });
+  res.statusCode = 503;
+  res.setHeader('Retry-After', '1');
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  (end as (chunk: string) => ServerResponse).call(res, body);
 }

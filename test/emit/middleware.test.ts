@@ -1,3 +1,6 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import express, { type Request } from 'express';
 import Redis from 'ioredis';
 import request from 'supertest';
@@ -145,19 +148,18 @@ describe('createNotifications middleware', () => {
     await none.close();
   });
 
-  it('holds the events of a request that fails: nothing is sent', async () => {
+  it('sends the event of an operation that took effect even when its request then fails', async () => {
     notifications = createNotifications(config());
     const { app, storage } = makeApp(notifications);
     await request(app).put('/v2/demo/app/broken/v1').expect(500);
-    // The same request shape succeeding afterwards is the only event that arrives.
     await request(app).put('/v2/demo/app/manifests/v2').expect(201);
-    await receiver.until((r) => r.events.length >= 1);
+    await receiver.until((r) => r.events.length >= 2);
     await notifications.close();
-    expect(receiver.events.map((e) => e.target.tag)).toEqual(['v2']);
+    expect(receiver.events.map((e) => e.target.tag)).toEqual(['v1', 'v2']);
     expect(storage.tagMap.has('v1')).toBe(true);
   });
 
-  it('drops the events of a request the client aborts', async () => {
+  it('sends the events of a request whose client went away after its operation took effect', async () => {
     notifications = createNotifications(config());
     const { app, slow } = makeApp(notifications);
     const server = app.listen(0, '127.0.0.1');
@@ -168,14 +170,14 @@ describe('createNotifications middleware', () => {
     await waitFor(() => slow.stored, { describe: () => slow });
     aborter.abort();
     await pending;
-    // Once the server has seen the client go, the request's events are dropped or (wrongly) queued ahead of 'after'.
     await waitFor(() => slow.closed, { describe: () => slow });
     await request(app).put('/v2/demo/app/manifests/after').expect(201);
-    await receiver.until((r) => r.events.length >= 1);
+    await receiver.until((r) => r.events.length >= 2);
     await notifications.close();
     server.closeAllConnections();
     server.close();
-    expect(receiver.events.map((e) => e.target.tag)).toEqual(['after']);
+    // The manifest was stored before the client left: its push comes first, then the next request's.
+    expect(receiver.events.map((e) => e.target.tag)).toEqual(['v1', 'after']);
   });
 
   it('sends events at once when emitImmediately is set, as Distribution does', async () => {
@@ -226,7 +228,7 @@ describe('createNotifications middleware', () => {
       Backoff: 1e7,
       IgnoredMediaTypes: [],
       Ignore: { MediaTypes: [], Actions: [] },
-      Metrics: { Pending: 0, Events: 1, Successes: 1, Failures: 0, Errors: 0, Statuses: { '200 OK': 1 }, Dropped: 0, DeadLettered: 0, State: 'closed' },
+      Metrics: { Pending: 0, Events: 1, Successes: 1, Failures: 0, Errors: 0, Statuses: { '200 OK': 1 }, Dropped: 0, DeadLettered: 0, Spooled: 0, State: 'closed' },
     });
     expect(await registry.metrics()).toContain('registry_notifications_events_total{type="Successes",endpoint="test"} 1');
   });
@@ -243,12 +245,14 @@ describeWithRedis('a success response and the store (Redis behind a link we can 
   let redis: Redis;
   let notifications: Notifications;
   const stream = `${prefix}:queue:test`;
+  const spooldir = mkdtempSync(path.join(os.tmpdir(), 'spool-commit-'));
+  afterAll(() => rmSync(spooldir, { recursive: true, force: true }));
   const setup = async (committimeout: string) => {
     proxy = await new HoldingProxy(Number(new URL(REDIS_URL).port) || 6379, new URL(REDIS_URL).hostname).start();
     redis = new Redis(REDIS_URL);
     // The endpoint is down (port 9, discard): events stay in the stream for us to count.
     notifications = createNotifications({
-      queue: { type: 'redis', url: `redis://127.0.0.1:${proxy.port}`, prefix, committimeout, draintimeout: '100ms' },
+      queue: { type: 'redis', url: `redis://127.0.0.1:${proxy.port}`, prefix, committimeout, draintimeout: '100ms', spooldir },
       endpoints: [{ name: 'test', url: 'http://127.0.0.1:9/', backoff: '1m' }],
     });
     await notifications.ready();
@@ -281,13 +285,17 @@ describeWithRedis('a success response and the store (Redis behind a link we can 
     expect(await redis.xlen(stream)).toBe(1);
   });
 
-  it('waits no longer than queue.committimeout, and the event still reaches the store', async () => {
+  it('waits no longer than queue.committimeout, keeps the event in the spool meanwhile, and stores it once', async () => {
     const { app } = await setup('50ms');
     proxy.hold();
     expect((await request(app).put('/v2/demo/app/manifests/v1')).status).toBe(201);
     expect(await redis.xlen(stream)).toBe(0); // answered while the store had not got it
+    const spooled = path.join(spooldir, 'test.spool');
+    expect(readFileSync(spooled, 'utf8')).toContain('"tag":"v1"'); // on disk before the answer
     proxy.release();
-    await waitFor(async () => (await redis.xlen(stream)) > 0, { describe: async () => `XLEN ${await redis.xlen(stream)}` });
+    // The held XADD lands after all: the spool lets the event go without sending it again.
+    await waitFor(() => !existsSync(spooled));
     expect(await redis.xlen(stream)).toBe(1);
+    expect(notifications.debugVars()[0].Metrics.Spooled).toBe(1);
   });
 });

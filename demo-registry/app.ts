@@ -1,8 +1,8 @@
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express, { type Request, type Response } from 'express';
 import { pipeline } from 'node:stream/promises';
 import type { Notifications } from '../lib';
 import { htpasswdAuth, type HtpasswdOptions } from './auth';
-import { RegistryError, isRegistryError } from './errors';
+import { RegistryError, errorResponder, isRegistryError } from './errors';
 import { accepts, parseManifest } from './manifest-format';
 import { readOnlyGuard } from './read-only';
 import { checkName, checkTag, lookupReference, looksLikeDigest, parseDigest } from './reference';
@@ -23,12 +23,31 @@ export interface RegistryAppOptions {
   maxCatalogEntries?: number;
   /** `storage.maintenance.readonly.enabled`: pushes and deletes answer 405, as Distribution. @default false */
   readOnly?: boolean;
+  /**
+   * Longest a request other than a blob upload may take to arrive, body included: Node's
+   * `server.requestTimeout`, which the server must leave off (0) for uploads to last longer.
+   * Answered 408 and closed. @default 300000 (5m, Node's default)
+   */
+  requestTimeoutMs?: number;
+  /**
+   * Longest the body of a blob upload (POST, PATCH, PUT under `/blobs/uploads/`) may go
+   * without a byte arriving; the connection is then answered 408 and closed, and a chunked
+   * upload's session keeps what arrived. Uploads have no overall limit: docker and skopeo
+   * send a layer in one request. @default 60000 (1m)
+   */
+  uploadIdleTimeoutMs?: number;
+  /** Counts requests whose handling is under way, so that shutdown can wait for their events. @default none */
+  inFlight?: InFlight;
+  /** Told of each unexpected failure (the client gets a 500 `UNKNOWN` that says nothing of it). @default console.error */
+  onInternalError?(err: Error): void;
 }
 
 export const DEFAULT_APP_OPTIONS = {
   deleteEnabled: false,
   maxManifestBytes: 4 * 1024 * 1024, // 4 MiB
   maxCatalogEntries: 1000,
+  requestTimeoutMs: 300_000, // 5m, Node's own requestTimeout
+  uploadIdleTimeoutMs: 60_000, // 1m
 } as const;
 
 /** Every response of the API carries this, as Distribution's do. */
@@ -86,8 +105,14 @@ function uploadRange(size: number): string {
   return `0-${Math.max(0, size - 1)}`;
 }
 
-/** Reads a request body of at most `limit` bytes; a larger one is drained and refused with 413. */
+/**
+ * Reads a request body of at most `limit` bytes. A larger one is refused with 413 at once:
+ * before reading anything when `Content-Length` says so, else as soon as the limit is
+ * passed; the rest is never read (the error answer closes the connection).
+ */
 function readBody(req: Request, limit: number): Promise<Buffer> {
+  const tooLarge = () => new RegistryError('MANIFEST_INVALID', `manifest invalid: larger than ${limit} bytes`, { limit }, 413);
+  if (Number(req.headers['content-length'] ?? 0) > limit) return Promise.reject(tooLarge());
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -95,8 +120,8 @@ function readBody(req: Request, limit: number): Promise<Buffer> {
       size += chunk.length;
       if (size > limit) {
         req.removeAllListeners('data');
-        req.resume();
-        reject(new RegistryError('MANIFEST_INVALID', `manifest invalid: larger than ${limit} bytes`, { limit }, 413));
+        req.pause();
+        reject(tooLarge());
         return;
       }
       chunks.push(chunk);
@@ -156,6 +181,77 @@ function parseRange(header: string | undefined, size: number): ByteRange | 'unsa
 }
 
 /**
+ * Requests being handled. A handler can outlive its connection (a blob being verified when
+ * the client went away, or shutdown closed it); its events still go out, so the
+ * notifications pipeline must stay open until it is done.
+ */
+export class InFlight {
+  private count = 0;
+  private waiters: Array<() => void> = [];
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** Marks a request as under way; call the returned function when it is done. */
+  enter(): () => void {
+    this.count++;
+    let left = false;
+    return () => {
+      if (left) return;
+      left = true;
+      if (--this.count === 0) for (const wake of this.waiters.splice(0)) wake();
+    };
+  }
+
+  /** Resolves once no request is under way, or after `timeoutMs`; true when none is. */
+  idle(timeoutMs: number): Promise<boolean> {
+    if (this.count === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(this.count === 0), timeoutMs);
+      this.waiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+}
+
+/** Whether a request sends a blob upload's bytes (the routes without an overall time limit). */
+function isUploadBody(req: Request): boolean {
+  const route = matchRoute(req.path);
+  return (route?.kind === 'uploads' || route?.kind === 'upload') && ['POST', 'PATCH', 'PUT'].includes(req.method);
+}
+
+/**
+ * Time limits on receiving request bodies: a blob upload is cut when its body goes
+ * `idleMs` without a byte; any other request when it has not fully arrived `totalMs` after
+ * it started. Both answer 408 with `Connection: close`, as Node does for its own timeout.
+ */
+function bodyDeadlines(totalMs: number, idleMs: number): express.RequestHandler {
+  return (req, res, next) => {
+    if (req.complete) return next();
+    const cut = () => {
+      if (req.complete) return;
+      if (!res.headersSent) res.writeHead(408, { Connection: 'close', 'Content-Length': '0' }).end();
+      req.socket.destroySoon();
+    };
+    if (isUploadBody(req)) {
+      // The socket's idle timer counts reads and writes; off again once the body is in.
+      req.setTimeout(idleMs, cut);
+      req.once('end', () => req.socket.setTimeout(0));
+      res.once('close', () => req.socket.setTimeout(0));
+    } else {
+      const timer = setTimeout(cut, totalMs);
+      timer.unref();
+      req.once('end', () => clearTimeout(timer));
+      res.once('close', () => clearTimeout(timer));
+    }
+    next();
+  };
+}
+
+/**
  * An Express app serving the OCI distribution API under `/v2/`, on filesystem storage.
  * Operations that notifications are about go through `notifications.repository(req, …)`,
  * so each one that succeeds emits its event; checks and listings use the storage directly.
@@ -163,10 +259,13 @@ function parseRange(header: string | undefined, size: number): ByteRange | 'unsa
 export function createRegistryApp(options: RegistryAppOptions): express.Express {
   const opts = { ...DEFAULT_APP_OPTIONS, ...definedOnly(options) };
   const { storage, notifications } = options;
+  const logError = options.onInternalError ?? ((err: Error) => console.error('registry: internal error:', err));
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
 
+  // Before authentication: the time a body takes to arrive counts from the start.
+  app.use('/v2', bodyDeadlines(opts.requestTimeoutMs, opts.uploadIdleTimeoutMs));
   const v2 = express.Router();
   v2.use((_req, res, next) => {
     res.set(API_VERSION_HEADER);
@@ -177,24 +276,15 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
   // After auth: the middleware reads the actor from req.user when the request starts.
   if (notifications) v2.use(notifications.middleware);
   v2.use((req, res, next) => {
-    handle(req, res).catch(next);
+    const done = opts.inFlight?.enter();
+    handle(req, res)
+      .catch(next)
+      .finally(() => done?.());
   });
   app.use('/v2', v2);
 
-  // Errors as the spec's JSON body; anything unexpected is a 500 with code UNKNOWN, and logged.
-  app.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
-    if (res.headersSent) {
-      res.destroy(err as Error);
-      return;
-    }
-    if (err instanceof RegistryError) {
-      res.status(err.status).set(API_VERSION_HEADER).json(err.toJSON());
-      return;
-    }
-    if (err === undefined) return next();
-    console.error('registry: internal error:', err);
-    res.status(500).set(API_VERSION_HEADER).json({ errors: [{ code: 'UNKNOWN', message: `unknown error: ${(err as Error).message}` }] });
-  });
+  // Errors as the spec's JSON body; anything unexpected is a 500 with code UNKNOWN, logged, its message (paths) not told.
+  app.use(errorResponder(logError, API_VERSION_HEADER));
 
   const repositoryFor = (req: Request, name: string): { raw: FilesystemRepository; repo: FilesystemRepository } => {
     const raw = storage.repository(name);
@@ -312,10 +402,20 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
         if (ref.tag !== undefined) {
           await repo.tags.untag(ref.tag);
         } else {
-          // Looked up first: once the revision is gone, nothing says which tags were its.
-          const tags = await raw.tags.lookup(ref.digest);
+          // MANIFEST_UNKNOWN (404) only when there was no revision to remove. From here on
+          // the revision is gone, so the answer is 202 and its event goes out, whatever
+          // happens to its tags: as Distribution, they are looked up after the delete (the
+          // tag links still name the digest) and each removed with an event of its own.
           await repo.manifests.delete(ref.digest);
-          for (const tag of tags) await repo.tags.untag(tag);
+          for (const tag of await raw.tags.lookup(ref.digest)) {
+            try {
+              await repo.tags.untag(tag);
+            } catch (err) {
+              // Untagged meanwhile by a concurrent DELETE, which reports it; anything else leaves a
+              // tag naming a revision that is gone (read as MANIFEST_UNKNOWN), worth a log line.
+              if (!isRegistryError(err, 'MANIFEST_UNKNOWN')) logError(err as Error);
+            }
+          }
         }
         res.status(202).set('Content-Length', '0').end();
         return;
@@ -327,12 +427,15 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
 
   /** Blobs by digest. Events: GET and HEAD pull (a HEAD opens without reading), DELETE deletes. */
   async function blobRoute(req: Request, res: Response, name: string, digest: string): Promise<void> {
-    const { repo } = repositoryFor(req, name);
+    const { raw, repo } = repositoryFor(req, name);
     parseDigest(digest);
     switch (req.method) {
       case 'GET':
       case 'HEAD': {
-        const blob = await repo.blobs.open(digest);
+        // A range that cannot be served is refused before the evented open: nothing is pulled.
+        const unservable =
+          req.method === 'GET' && req.headers.range !== undefined && parseRange(req.headers.range, (await raw.blobs.stat(digest)).size ?? 0) === 'unsatisfiable';
+        const blob = unservable ? await raw.blobs.open(digest) : await repo.blobs.open(digest);
         const size = blob.descriptor.size ?? 0;
         res.set({
           'Content-Type': 'application/octet-stream',
@@ -398,12 +501,16 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
     } else if (digest !== undefined) {
       parseDigest(digest);
       const id = await raw.uploads.start();
+      // New, so free; held so that the purger leaves it alone however long the body takes.
+      const release = raw.uploads.claim(id);
       try {
         await raw.uploads.append(id, req);
         await repo.blobs.commit(id, digest);
       } catch (err) {
         await raw.uploads.cancel(id).catch(() => undefined);
         throw err;
+      } finally {
+        release?.();
       }
       blobCreated(res, name, digest);
       return;
@@ -435,10 +542,33 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
     }
   };
 
-  /** An upload session: status (GET), chunks (PATCH), completion (PUT, a push event), cancel (DELETE). Only completion emits. */
+  /**
+   * An upload session: status (GET), chunks (PATCH), completion (PUT, a push event), cancel
+   * (DELETE). Only completion emits. One request at a time sends bytes to a session: a
+   * PATCH or PUT while another is under way cannot follow on from it, and is answered 416
+   * with the session's `Range` so far, as a chunk that does not follow (without reading its body).
+   */
   async function uploadRoute(req: Request, res: Response, name: string, id: string): Promise<void> {
+    const { raw } = repositoryFor(req, name);
+    if (req.method !== 'PATCH' && req.method !== 'PUT') return sessionRoute(req, res, name, id, await raw.uploads.size(id));
+    const release = raw.uploads.claim(id);
+    if (!release) {
+      const size = await raw.uploads.size(id);
+      uploadHeaders(res, name, id, size);
+      res.removeHeader('Content-Length');
+      const message = 'blob upload invalid: another request is sending data to this upload; ask its status and resume from its Range';
+      throw new RegistryError('BLOB_UPLOAD_INVALID', message, { received: size }, 416);
+    }
+    try {
+      // The size is read once the session is ours: nobody else adds bytes until it is released.
+      await sessionRoute(req, res, name, id, await raw.uploads.size(id));
+    } finally {
+      release();
+    }
+  }
+
+  async function sessionRoute(req: Request, res: Response, name: string, id: string, size: number): Promise<void> {
     const { raw, repo } = repositoryFor(req, name);
-    const size = await raw.uploads.size(id);
     switch (req.method) {
       case 'GET':
         uploadHeaders(res.status(204), name, id, size).end();

@@ -1,11 +1,14 @@
 import express from 'express';
 import { createStatsRouter, type Notifications } from '../lib';
+import { errorResponder } from './errors';
 
 export interface DebugAppOptions {
   /** `http.debug.prometheus.path` when enabled: Prometheus metrics are served there as well as at `/metrics`. */
   prometheusPath?: string;
   /** `GET /debug/health`: the failing health checks. */
   health?: express.RequestHandler;
+  /** Told of each unexpected failure (answered 500 without details). @default console.error */
+  onInternalError?(err: Error): void;
 }
 
 /**
@@ -24,5 +27,7 @@ export function createDebugApp(notifications: Notifications, options: DebugAppOp
   }
   if (options.health) app.get('/debug/health', options.health);
   app.use(createStatsRouter(notifications));
+  // Not Express's default page: it shows the stack (and the paths in it) outside production.
+  app.use(errorResponder(options.onInternalError ?? ((err) => console.error('registry: debug server: internal error:', err))));
   return app;
 }

@@ -1,4 +1,5 @@
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import { errorResponder } from './errors';
 import { accessLog, type Logger } from './log';
 
 /** What sits in front of the registry's routes: the `http:` and `log:` settings that apply to every response. */
@@ -11,6 +12,8 @@ export interface FrontOptions {
   accessLogger?: Logger;
   /** Answers 503 while a health check fails (`health`). */
   health?: RequestHandler;
+  /** Told of each unexpected failure outside the registry's routes (answered 500 without details). @default console.error */
+  onInternalError?(err: Error): void;
 }
 
 /**
@@ -49,5 +52,6 @@ export function createFrontApp(registry: express.Express, options: FrontOptions)
   } else {
     app.use(registry);
   }
+  app.use(errorResponder(options.onInternalError ?? ((err) => console.error('registry: internal error:', err))));
   return app;
 }

@@ -6,13 +6,13 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Registry } from 'prom-client';
 import { ConfigError, createNotifications, type Notifications } from '../lib';
-import { createRegistryApp } from './app';
+import { createRegistryApp, InFlight } from './app';
 import { loadHtpasswd } from './auth';
 import { loadRegistryConfig, notAppliedWarning, type ListenAddress, type RegistryConfig, type TlsConfig } from './config';
 import { createDebugApp } from './debug-server';
@@ -50,11 +50,29 @@ function listen(server: http.Server, addr: ListenAddress | string, scheme = 'htt
   });
 }
 
+/** A server and every socket it has accepted, HTTP or not yet (a TLS handshake under way). */
+interface Listening {
+  server: http.Server;
+  sockets: Set<Socket>;
+  drainMs: number;
+}
+
+function track(server: http.Server, drainMs: number): Listening {
+  const sockets = new Set<Socket>();
+  // `connection` is the TCP socket, before TLS: Node's HTTP connection list misses a client that never finishes its handshake.
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  return { server, sockets, drainMs };
+}
+
 /**
  * Stops listening; requests in progress get `drainMs` to finish (`http.draintimeout`),
- * then every connection still open is closed. Idle keep-alive connections close at once.
+ * then every connection still open is closed, whatever state it is in (slow uploads,
+ * slow readers, TLS handshakes that never finish). Idle keep-alive connections close at once.
  */
-function stop(server: http.Server, drainMs = 0): Promise<void> {
+function stop({ server, sockets, drainMs }: Listening): Promise<void> {
   return new Promise((resolve) => {
     if (!server.listening) return resolve();
     let timer: NodeJS.Timeout | undefined;
@@ -64,16 +82,23 @@ function stop(server: http.Server, drainMs = 0): Promise<void> {
       clearInterval(sweeper);
       resolve();
     });
+    const closeAll = () => {
+      server.closeAllConnections();
+      for (const socket of sockets) socket.destroy();
+    };
     server.closeIdleConnections();
     if (drainMs > 0) {
       // A keep-alive connection whose request just finished goes idle: close it then, not at the deadline.
       sweeper = setInterval(() => server.closeIdleConnections(), 25);
-      timer = setTimeout(() => server.closeAllConnections(), drainMs);
+      timer = setTimeout(closeAll, drainMs);
     } else {
-      server.closeAllConnections();
+      closeAll();
     }
   });
 }
+
+/** On shutdown, longest the handlers of closed connections get to finish (their events are then sent) before the pipeline closes. */
+const HANDLERS_DRAIN_MS = 5_000; // 5s
 
 const TLS_VERSIONS = { 'tls1.0': 'TLSv1', 'tls1.1': 'TLSv1.1', 'tls1.2': 'TLSv1.2', 'tls1.3': 'TLSv1.3' } as const;
 
@@ -97,10 +122,14 @@ function tlsOptions(tls: TlsConfig): https.ServerOptions {
   };
 }
 
-/** How `startRegistry` reports. */
+/** How `startRegistry` reports, and time limits that are not Distribution's settings. */
 export interface StartOptions {
   /** Where log lines go. @default a Logger for `config.log` writing to stderr */
   logger?: Logger;
+  /** Longest a request other than a blob upload may take to arrive (see RegistryAppOptions). @default 300000 (5m) */
+  requestTimeoutMs?: number;
+  /** Longest a blob upload's body may go without a byte (see RegistryAppOptions). @default 60000 (1m) */
+  uploadIdleTimeoutMs?: number;
 }
 
 /** Starts the registry (and its debug server) from a parsed configuration. */
@@ -118,14 +147,18 @@ export async function startRegistry(config: RegistryConfig, options: StartOption
     pathPrefix: config.http.prefix,
     metricsRegistry: new Registry(),
   });
-  const servers: Array<{ server: http.Server; drainMs: number }> = [];
+  const servers: Listening[] = [];
   let purger: UploadPurger | undefined;
   const health = hasHealthChecks(config.health) ? HealthChecks.fromConfig(config.health, storage.root, config.storage.driver) : undefined;
+  const inFlight = new InFlight();
+  // Delivery goes on while requests drain. The pipeline closes (delivering for up to its own
+  // drain timeout) once the servers are closed and the handlers they were running are done,
+  // so the events of requests that finish in the drain are kept.
   const release = async () => {
     health?.stop();
-    await Promise.all(servers.map((s) => stop(s.server, s.drainMs)));
-    await purger?.stop();
-    await notifications.close();
+    await Promise.all(servers.map(stop));
+    if (!(await inFlight.idle(HANDLERS_DRAIN_MS))) logger.warn(`closing with ${inFlight.size} request(s) still being handled; their events may be lost`);
+    await Promise.all([purger?.stop(), notifications.close()]);
     await removeRoot();
   };
   try {
@@ -136,6 +169,10 @@ export async function startRegistry(config: RegistryConfig, options: StartOption
       deleteEnabled: config.storage.deleteEnabled,
       readOnly: config.storage.readOnly,
       maxCatalogEntries: config.catalog.maxEntries,
+      inFlight,
+      ...(options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
+      ...(options.uploadIdleTimeoutMs !== undefined ? { uploadIdleTimeoutMs: options.uploadIdleTimeoutMs } : {}),
+      onInternalError: (err: Error) => logger.error(`internal error: ${err.stack ?? err.message}`),
       ...(config.auth ? { auth: { ...config.auth.htpasswd, onError: (err: Error) => logger.error(`error checking authorization: ${err.message}`) } } : {}),
     });
     if (config.auth) {
@@ -151,9 +188,12 @@ export async function startRegistry(config: RegistryConfig, options: StartOption
       ...(config.http.prefix ? { prefix: config.http.prefix } : {}),
       ...(config.log.distribution && config.log.accessLog ? { accessLogger: logger } : {}),
       ...(health ? { health: health.middleware() } : {}),
+      onInternalError: (err: Error) => logger.error(`internal error: ${err.stack ?? err.message}`),
     });
     const server = config.http.tls ? https.createServer(tlsOptions(config.http.tls), app) : http.createServer(app);
-    servers.push({ server, drainMs: config.http.drainTimeoutMs });
+    // The app limits the time a request takes to arrive, except for blob uploads (see RegistryAppOptions).
+    server.requestTimeout = 0;
+    servers.push(track(server, config.http.drainTimeoutMs));
     const url = (await listen(server, config.http.socketPath ?? config.http.addr, config.http.tls ? 'https' : 'http')) + (config.http.prefix ?? '');
     let debugUrl: string | undefined;
     if (config.http.debugAddr) {
@@ -161,14 +201,15 @@ export async function startRegistry(config: RegistryConfig, options: StartOption
         createDebugApp(notifications, {
           ...(config.http.prometheusPath ? { prometheusPath: config.http.prometheusPath } : {}),
           ...(health ? { health: health.handler() } : {}),
+          onInternalError: (err: Error) => logger.error(`debug server: internal error: ${err.stack ?? err.message}`),
         }),
       );
-      servers.push({ server: debug, drainMs: 0 });
+      servers.push(track(debug, 0));
       debugUrl = await listen(debug, config.http.debugAddr);
     }
     health?.start();
     if (config.storage.uploadPurging.enabled && !config.storage.readOnly) {
-      purger = startUploadPurger(storage.root, config.storage.uploadPurging, logger);
+      purger = startUploadPurger(storage.root, config.storage.uploadPurging, logger, { inUse: (name, id) => storage.uploadInUse(name, id) });
     }
     let closing: Promise<void> | undefined;
     return {

@@ -62,11 +62,15 @@ export async function findUploads(root: string): Promise<FoundUpload[]> {
 
 /**
  * Removes the uploads under `root` that started more than `ageMs` before `now` (only
- * lists them with `dryRun`); resolves to those it removed (or would have).
+ * lists them with `dryRun`), except those `inUse` says a request is writing to; resolves
+ * to those it removed (or would have).
  */
-export async function purgeUploads(root: string, options: { ageMs: number; dryRun: boolean; now?: Date }): Promise<FoundUpload[]> {
+export async function purgeUploads(
+  root: string,
+  options: { ageMs: number; dryRun: boolean; now?: Date; inUse?(repository: string, id: string): boolean },
+): Promise<FoundUpload[]> {
   const cutoff = (options.now ?? new Date()).getTime() - options.ageMs;
-  const old = (await findUploads(root)).filter((u) => u.startedAt.getTime() < cutoff);
+  const old = (await findUploads(root)).filter((u) => u.startedAt.getTime() < cutoff && !options.inUse?.(u.repository, u.id));
   if (!options.dryRun) {
     for (const u of old) await fs.rm(u.dir, { recursive: true, force: true });
   }
@@ -78,12 +82,20 @@ export interface UploadPurger {
   stop(): Promise<void>;
 }
 
+export interface UploadPurgerOptions {
+  /** Whether a request is writing to an upload: such an upload is left for a later purge. @default none is */
+  inUse?(repository: string, id: string): boolean;
+  /** Picks the first purge's delay. @default Math.random */
+  random?(): number;
+}
+
 /**
  * Purges every `intervalMs`. As Distribution, the first purge waits a random whole number
  * of minutes below 60 (so registries sharing storage do not all purge at once), but never
  * longer than one interval.
  */
-export function startUploadPurger(root: string, config: UploadPurgingConfig, logger: Logger, random: () => number = Math.random): UploadPurger {
+export function startUploadPurger(root: string, config: UploadPurgingConfig, logger: Logger, options: UploadPurgerOptions = {}): UploadPurger {
+  const random = options.random ?? Math.random;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();
   let stopped = false;
@@ -91,7 +103,7 @@ export function startUploadPurger(root: string, config: UploadPurgingConfig, log
     running = (async () => {
       try {
         logger.debug('upload purge starting', { olderThan: goDuration(config.ageMs * 1e6), actuallyDelete: !config.dryRun });
-        const purged = await purgeUploads(root, { ageMs: config.ageMs, dryRun: config.dryRun });
+        const purged = await purgeUploads(root, { ageMs: config.ageMs, dryRun: config.dryRun, ...(options.inUse ? { inUse: options.inUse } : {}) });
         for (const u of purged) {
           logger.info(config.dryRun ? 'upload purge (dry run): would remove an abandoned upload' : 'upload purge: removed an abandoned upload', {
             repository: u.repository,

@@ -79,6 +79,24 @@ export async function writeFileAtomic(file: string, data: string | Buffer): Prom
   }
 }
 
+/**
+ * Removes `dir` if this call is the one that takes it away: it is first renamed into the
+ * storage's `_deleting/` folder, which succeeds for one caller only, so two requests that
+ * remove the same tag or revision at once cannot both report it. False when it was gone.
+ */
+async function removeOnce(storage: FilesystemStorage, dir: string): Promise<boolean> {
+  const aside = path.join(storage.root, '_deleting', uuidv4());
+  await fs.mkdir(path.dirname(aside), { recursive: true });
+  try {
+    await fs.rename(dir, aside);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+  await fs.rm(aside, { recursive: true, force: true });
+  return true;
+}
+
 async function readLink(file: string): Promise<string | undefined> {
   try {
     return (await readSmall(file)).toString('utf8').trim();
@@ -207,6 +225,8 @@ export class FilesystemStorage {
   readonly root: string;
   /** Manifests and blob descriptors read by this process; see ContentCache. */
   readonly cache: ContentCache;
+  /** Upload sessions a request of this process is writing to, as `<name>@<id>`. */
+  private readonly uploadsInUse = new Set<string>();
 
   constructor(rootDirectory: string, options: FilesystemStorageOptions = {}) {
     this.root = path.resolve(rootDirectory);
@@ -217,11 +237,29 @@ export class FilesystemStorage {
   async init(): Promise<void> {
     await fs.mkdir(path.join(this.root, 'repositories'), { recursive: true });
     await fs.mkdir(path.join(this.root, 'blobs'), { recursive: true });
+    // What a crash left half removed (see removeOnce).
+    await fs.rm(path.join(this.root, '_deleting'), { recursive: true, force: true });
   }
 
   /** A repository by name (validated; NAME_INVALID otherwise), existing or not. */
   repository(name: string): FilesystemRepository {
     return new FilesystemRepository(this, checkName(name));
+  }
+
+  /**
+   * Takes the upload session `id` of repository `name` for one request; undefined while
+   * another holds it. The returned function gives it back.
+   */
+  claimUpload(name: string, id: string): (() => void) | undefined {
+    const key = `${name}@${id}`;
+    if (this.uploadsInUse.has(key)) return undefined;
+    this.uploadsInUse.add(key);
+    return () => this.uploadsInUse.delete(key);
+  }
+
+  /** Whether a request is writing to the upload session (the upload purger leaves it alone). */
+  uploadInUse(name: string, id: string): boolean {
+    return this.uploadsInUse.has(`${name}@${id}`);
   }
 
   blobFile(digest: string): string {
@@ -469,12 +507,16 @@ export class FilesystemManifests {
     return digest;
   }
 
-  /** Deletes the revision; tags that pointed at it are left for the caller to untag. */
+  /**
+   * Deletes the revision; tags that pointed at it are left for the caller to untag.
+   * MANIFEST_UNKNOWN when it is not there, or when a concurrent delete took it first.
+   */
   async delete(digest: string): Promise<void> {
     parseDigest(digest);
     if (!(await this.has(digest))) throw this.unknown(digest);
-    await fs.rm(this.revision(digest), { recursive: true, force: true });
+    const removed = await removeOnce(this.repo.storage, this.revision(digest));
     this.repo.storage.cache.invalidate(manifestKey(this.repo.name, digest));
+    if (!removed) throw this.unknown(digest);
   }
 }
 
@@ -495,11 +537,11 @@ export class FilesystemTags {
     await writeFileAtomic(path.join(this.dir(tag), 'current', 'link'), digest);
   }
 
+  /** Removes the tag; MANIFEST_UNKNOWN when it is not there, or when a concurrent untag took it first. */
   async untag(tag: string): Promise<void> {
-    if ((await this.resolve(tag)) === undefined) {
-      throw new RegistryError('MANIFEST_UNKNOWN', `manifest unknown: tag ${tag} not in ${this.repo.name}`, { tag });
-    }
-    await fs.rm(this.dir(tag), { recursive: true, force: true });
+    const unknown = () => new RegistryError('MANIFEST_UNKNOWN', `manifest unknown: tag ${tag} not in ${this.repo.name}`, { tag });
+    if ((await this.resolve(tag)) === undefined) throw unknown();
+    if (!(await removeOnce(this.repo.storage, this.dir(tag)))) throw unknown();
   }
 
   /** All tags, sorted. */
@@ -553,11 +595,25 @@ export class FilesystemUploads {
     return (await fs.stat(await this.dataFile(id))).size;
   }
 
+  /**
+   * Takes the session for one request (see `FilesystemStorage.claimUpload`): its bytes
+   * must not interleave with another's, nor the purger remove it meanwhile.
+   */
+  claim(id: string): (() => void) | undefined {
+    return this.repo.storage.claimUpload(this.repo.name, id);
+  }
+
   /** Appends a stream to the upload; resolves to the new size. */
   async append(id: string, body: NodeJS.ReadableStream): Promise<number> {
     const file = await this.dataFile(id);
     await pipeline(body, createWriteStream(file, { flags: 'a' }));
-    return (await fs.stat(file)).size;
+    try {
+      return (await fs.stat(file)).size;
+    } catch (err) {
+      // Cancelled while the bytes were arriving: BLOB_UPLOAD_UNKNOWN.
+      await this.dataFile(id);
+      throw err;
+    }
   }
 
   /** Ends a session and drops its data; BLOB_UPLOAD_UNKNOWN if there is none. */

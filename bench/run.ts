@@ -1,11 +1,14 @@
 // `npm run bench`: every benchmark of the project, in one run, printed as a table.
 // Set BENCH_ONLY=dispatch (comma-separated names) to run some of them.
+import { benchBrokers } from './brokers';
 import { benchDelivery } from './delivery';
+import { benchConsole } from './console';
 import { benchDispatch } from './dispatch';
 import { benchDistribution } from './distribution';
 import { benchReceiver } from './receiver';
 import { benchRegistry } from './registry';
 import { benchStores } from './stores';
+import { benchSpool } from './spool';
 import { report, type Result } from './util';
 
 const suites: Record<string, () => Promise<Result[]>> = {
@@ -14,7 +17,10 @@ const suites: Record<string, () => Promise<Result[]>> = {
   receiver: benchReceiver,
   registry: benchRegistry,
   stores: benchStores,
+  spool: benchSpool,
   delivery: benchDelivery,
+  console: benchConsole,
+  brokers: benchBrokers,
 };
 
 async function main(): Promise<void> {

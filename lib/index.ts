@@ -67,6 +67,9 @@ export type { RedisDeduplicatorOptions } from './receive/redis-deduplicator';
 // Inspect.
 export { createStatsRouter } from './inspect/stats-router';
 export type { StatsRouterOptions } from './inspect/stats-router';
+export { requireAdmin } from './inspect/admin-auth';
+export type { AdminAuth } from './inspect/admin-auth';
+export type { AttemptRecord, EventState, LoggedEvent } from './stores/delivery-log';
 export type { EndpointCounters } from './inspect/endpoint-stats';
 
 // Errors a caller catches.

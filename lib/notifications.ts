@@ -16,7 +16,8 @@ import { EndpointStats } from './inspect/endpoint-stats';
 import { endpointVars, type EndpointVars } from './inspect/debug-vars';
 
 export type { EndpointVars };
-import { createEndpointStores } from './stores/create-stores';
+import { createDeliveryLog, createEndpointStores } from './stores/create-stores';
+import { DeliveryRecorder } from './inspect/delivery-recorder';
 
 export interface NotificationsOptions {
   /**
@@ -71,6 +72,8 @@ export interface Notifications {
   readonly config: NotificationsConfig;
   readonly metricsRegistry: Registry;
   readonly source: SourceRecord;
+  /** The attempt and event logs of every endpoint (`notifications.log`), as the console reads them. */
+  readonly deliveryLog: DeliveryRecorder;
   /** Per-endpoint stats in Distribution's expvar shape. */
   debugVars(): EndpointVars[];
   /** The endpoint of this name; throws naming the endpoints there are. */
@@ -94,16 +97,22 @@ export function createNotifications(config: unknown, options: NotificationsOptio
   const source: SourceRecord = { instanceID: instanceId };
   if (options.sourceAddr) source.addr = options.sourceAddr;
 
+  const deliveryLog = new DeliveryRecorder(createDeliveryLog(parsed.queue, parsed.log), {
+    attempts: parsed.log.attempts > 0,
+    events: parsed.log.events > 0,
+    onError: (err) => onError(err, 'delivery log'),
+  });
   const endpoints = parsed.endpoints
     .filter((e) => !e.disabled)
     .map((e) => {
       // GitLab's per-endpoint queuesizelimit and queuepurgetimeout take the place of the queue's.
       const queue = { ...parsed.queue, limit: e.queueSizeLimit ?? parsed.queue.limit };
-      const stores = createEndpointStores(queue, e.name, instanceId, (err) => onError(err, `endpoint ${e.name}: store`));
+      const stats = new EndpointStats(e.name, metrics, { recorder: deliveryLog });
+      const stores = createEndpointStores(queue, e.name, instanceId, (err) => onError(err, `endpoint ${e.name}: store`), stats.spoolHooks());
       return new Endpoint(e, {
         store: stores.queue,
         deadLetters: stores.deadLetters,
-        stats: new EndpointStats(e.name, metrics),
+        stats,
         drainTimeoutMs: e.queuePurgeTimeoutMs ?? parsed.queue.drainTimeoutMs,
         onError: (err) => onError(err, `endpoint ${e.name}`),
       });
@@ -122,6 +131,7 @@ export function createNotifications(config: unknown, options: NotificationsOptio
     trustProxy: options.trustProxy,
     emitImmediately: options.emitImmediately ?? false,
     commitTimeoutMs: parsed.queue.commitTimeoutMs,
+    onStoreError: parsed.queue.onStoreError,
     includeReferences: parsed.includeReferences,
     onError,
   });
@@ -147,8 +157,12 @@ export function createNotifications(config: unknown, options: NotificationsOptio
     debugVars: () => endpoints.map(endpointVars),
     ready: async () => {
       await Promise.all(endpoints.map((e) => e.start()));
+      // After the queues: a server that is down is reported by the store that matters most.
+      if (endpoints.length > 0) await deliveryLog.log.open?.();
     },
-    close: () => (closed ??= broadcaster.close()),
+    deliveryLog,
+    // The log is closed last: what delivery does while draining is recorded.
+    close: () => (closed ??= broadcaster.close().finally(() => deliveryLog.close())),
   };
 }
 

@@ -13,12 +13,22 @@ export { Queue } from './deliver/queue';
 export type { QueueHooks, QueueOptions } from './deliver/queue';
 export { Breaker, ExponentialBackoff } from './deliver/breaker';
 export type { BreakerOptions, BreakerState, ExponentialBackoffOptions, RetryStrategy } from './deliver/breaker';
-export { RetriesExhaustedError, RetryingSink } from './deliver/retrying-sink';
+export { RetriesExhaustedError, RetryingSink, WriteInterruptedError } from './deliver/retrying-sink';
 export type { RetryingSinkOptions } from './deliver/retrying-sink';
 export { HttpDeliveryError, HttpSink, HttpStatusError, parseRetryAfter } from './deliver/http-sink';
 export type { HttpSinkHooks, HttpSinkOptions } from './deliver/http-sink';
 export { Endpoint } from './deliver/endpoint';
 export type { EndpointOptions } from './deliver/endpoint';
+export { createDestinationSink, destinationKind } from './deliver/destination';
+export type { DestinationKind, DestinationOptions, DestinationSink } from './deliver/destination';
+export { BrokerDeliveryError, BrokerTimeoutError } from './deliver/broker-sink';
+export type { BrokerSinkHooks, BrokerSinkOptions } from './deliver/broker-sink';
+export { NatsSink } from './deliver/nats-sink';
+export type { NatsSinkOptions } from './deliver/nats-sink';
+export { AmqpSink, UnroutableError } from './deliver/amqp-sink';
+export type { AmqpSinkOptions } from './deliver/amqp-sink';
+export { MqttSink } from './deliver/mqtt-sink';
+export type { MqttSinkOptions } from './deliver/mqtt-sink';
 export { emptyRules, normalizeEndpoint, normalizeQueue } from './config/normalize';
 export type { EndpointInit, QueueInit } from './config/normalize';
 
@@ -35,10 +45,12 @@ export {
 } from './codec/cloudevents';
 export type { CloudEvent, CloudEventAttributes } from './codec/cloudevents';
 export { webhookSigner } from './codec/signing';
+export { brokerMessageEncoder, decodeBrokerMessage, MESSAGE_FORMATS } from './codec/cloudevents-bindings';
+export type { BrokerBinding, BrokerMessage, MessageFormat } from './codec/cloudevents-bindings';
 
 // Stores: pending events and dead letters.
-export { StoreClosedError, StoreFullError, StoreOpenError } from './stores/queue-store';
-export type { QueueStore, StoredEvent } from './stores/queue-store';
+export { StoreClosedError, StoreCorruptError, StoreFullError, StoreOpenError } from './stores/queue-store';
+export type { EndpointControl, QueueStore, StoredEvent } from './stores/queue-store';
 export { MemoryStore } from './stores/memory-store';
 export type { MemoryStoreOptions } from './stores/memory-store';
 export { SqliteStore } from './stores/sqlite-store';
@@ -52,6 +64,8 @@ export { SqliteDeadLetterStore } from './stores/sqlite-dead-letters';
 export type { SqliteDeadLetterStoreOptions } from './stores/sqlite-dead-letters';
 export { RedisDeadLetterStore } from './stores/redis-dead-letters';
 export type { RedisDeadLetterStoreOptions } from './stores/redis-dead-letters';
+export { refusableAppends, SpoolingStore, StoreUnavailableError } from './stores/spooling-store';
+export type { AppendRefusals, SpoolHooks, SpoolingStoreOptions } from './stores/spooling-store';
 export { createEndpointStores } from './stores/create-stores';
 export type { EndpointStores } from './stores/create-stores';
 
@@ -64,5 +78,17 @@ export { newEventId, eventTimestamp } from './model/event';
 export { describeManifest, MANIFEST_MEDIA_TYPES } from './model/manifest';
 
 // Stats: what sinks report, as counters and Prometheus series.
-export { EndpointStats } from './inspect/endpoint-stats';
+export { ENDPOINT_STATES, EndpointStats } from './inspect/endpoint-stats';
 export { NotificationMetrics } from './inspect/metrics';
+
+// The console's attempt and event logs, and the recorder that feeds them from the hooks.
+export { DeliveryRecorder } from './inspect/delivery-recorder';
+export type { DeliveryRecorderOptions } from './inspect/delivery-recorder';
+export { BadCursorError } from './stores/delivery-log';
+export type { AttemptRecord, DeliveryLog, DeliveryLogLimits, EventQuery, LoggedEvent, LogEntry } from './stores/delivery-log';
+export { MemoryDeliveryLog } from './stores/memory-delivery-log';
+export { SqliteDeliveryLog } from './stores/sqlite-delivery-log';
+export type { SqliteDeliveryLogOptions } from './stores/sqlite-delivery-log';
+export { RedisDeliveryLog } from './stores/redis-delivery-log';
+export type { RedisDeliveryLogOptions } from './stores/redis-delivery-log';
+export { createDeliveryLog } from './stores/create-stores';

@@ -38,6 +38,30 @@ describe('the published package', () => {
     expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts') && !f.endsWith('.d.mts'))).toEqual([]);
   });
 
+  it('ships the console page\'s assets and serves them, with the chart library from its installed dependency', () => {
+    const dist = path.join(consumer, 'node_modules', 'registry-notifications', 'dist');
+    const files = readdirSync(dist, { recursive: true }) as string[];
+    expect(files).toEqual(expect.arrayContaining([path.join('inspect', 'console-assets', 'console.js'), path.join('inspect', 'console-assets', 'console.css')]));
+    const script = `
+      const express = require('express');
+      const { createNotifications, createStatsRouter } = require('registry-notifications');
+      const n = createNotifications({ endpoints: [] });
+      const server = express().use(createStatsRouter(n)).listen(0, '127.0.0.1', async () => {
+        const base = 'http://127.0.0.1:' + server.address().port + '/debug/notifications';
+        const paths = ['', '/assets/console.js', '/assets/console.css', '/assets/uplot/uPlot.iife.min.js', '/assets/uplot/uPlot.min.css'];
+        const out = [];
+        for (const p of paths) {
+          const res = await fetch(base + p);
+          out.push(res.status + ' ' + res.headers.get('content-type').split(';')[0]);
+        }
+        console.log(out.join(', '));
+        server.close();
+        await n.close();
+      });`;
+    const js = '200 (?:text|application)/javascript';
+    expect(node(['-e', script])).toMatch(new RegExp(`^200 text/html, ${js}, 200 text/css, ${js}, 200 text/css$`));
+  });
+
   it('root and pipeline work from require; internals stay internal', () => {
     const script = `
       const root = require('registry-notifications');

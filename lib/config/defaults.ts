@@ -51,6 +51,10 @@ export const DEFAULTS = deepFreeze({
     prefix: 'regnotify',
     claimIdleMs: 60_000, // 1m
     commitTimeoutMs: 250, // 250ms
+    /** Where events a durable store cannot take in time wait on disk (a file per endpoint); relative to the working directory. */
+    spoolDir: 'notifications-spool',
+    /** What a success response does when its events cannot be stored in time: `spool` them, or `fail` (503). */
+    onStoreError: 'spool' as 'spool' | 'fail',
     /** Most events a Queue reads from its store at once (at least twice `maxEvents`). */
     prefetch: 100,
   },
@@ -62,6 +66,10 @@ export const DEFAULTS = deepFreeze({
     sqlitePollMs: 1000, // 1s
     sqliteBusyTimeoutMs: 5000, // 5s
     sqliteSynchronous: 'normal' as 'off' | 'normal' | 'full' | 'extra',
+    /** SQLite: how long a consumer's lease on a queue lasts unless renewed (a killed holder's runs out). */
+    sqliteLeaseMs: 10_000, // 10s
+    /** SQLite: how often the holder renews its lease; well within `sqliteLeaseMs`. */
+    sqliteLeaseRenewMs: 3000, // 3s
     /** Redis: how long `open()` waits for PING. */
     redisConnectTimeoutMs: 2000, // 2s
     redisGroup: 'delivery',
@@ -69,14 +77,31 @@ export const DEFAULTS = deepFreeze({
     redisReopenMs: 1000, // 1s
     /** Redis: a consumer that holds nothing is removed from the group after this long without reading (at least 3 × `claimidle`). */
     redisRemoveConsumerIdleMs: 10 * 60_000, // 10m
-    /** SQLite: how long a consumer's lease on a queue lasts unless renewed (a killed holder's runs out). */
-    sqliteLeaseMs: 10_000, // 10s
-    /** SQLite: how often the holder renews its lease; well within `sqliteLeaseMs`. */
-    sqliteLeaseRenewMs: 3000, // 3s
     /** Dead letters listed when no limit is given. */
     deadLetterListLimit: 100,
     /** Most dead letters a memory store keeps; 0 is no limit. */
     memoryDeadLetterLimit: 10_000,
+    /** Delivery log: a recorder writes what it buffered at least this often. */
+    logFlushMs: 20, // 20ms
+    /** Delivery log: most entries buffered while the log store is slow or down; past it the oldest are dropped and counted. */
+    logBufferLimit: 20_000,
+  },
+  /** Broker destinations: endpoints whose `url` is `nats://`, `amqp(s)://` or `mqtt(s)://`. */
+  broker: {
+    /** NATS: `subject`, the subject template. */
+    subject: 'registry.events.{action}.{kind}',
+    /** NATS: `createstream`, create `stream` when it does not exist. */
+    createStream: false,
+    /** AMQP: `exchange`; RabbitMQ's predeclared topic exchange, present on every vhost. */
+    exchange: 'amq.topic',
+    /** AMQP: `routingkey`, the routing key template. */
+    routingKey: 'registry.events.{action}.{kind}',
+    /** MQTT: `topic`, the topic template. */
+    topic: 'registry/events/{action}/{kind}',
+    /** MQTT: `qos`; 1 (at least once) or 2. */
+    qos: 1 as 1 | 2,
+    /** MQTT: `mqttversion`; `5`, or `3.1.1` for brokers without MQTT 5 (no binary CloudEvents then). */
+    mqttVersion: '5' as '5' | '3.1.1',
   },
   /** The HTTP sink's transport. */
   http: {
@@ -86,6 +111,8 @@ export const DEFAULTS = deepFreeze({
     maxRetryAfterMs: 5 * 60 * 1000, // 5m
     /** Failed attempts are logged at most once per this, per endpoint, with a count of the rest. */
     failureLogIntervalMs: 10_000, // 10s
+    /** Bytes of each answer's body kept for the attempt log (the rest is read and discarded). */
+    answerCaptureBytes: 1024, // 1 KiB
   },
   /** `createReceiver` and `verifyWebhook`. */
   receiver: {
@@ -106,9 +133,11 @@ export const DEFAULTS = deepFreeze({
     maxMs: 60_000, // 1m
     jitter: 0.5,
   },
-  /** `createStatsRouter`. */
-  statsRouter: {
-    refreshSec: 2,
+  /** `notifications.log`: the attempt and event logs the console reads, bounded per endpoint. */
+  log: {
+    attempts: 10_000,
+    events: 100_000,
+    retentionMs: 24 * 60 * 60 * 1000, // 24h
   },
 });
 

@@ -4,6 +4,8 @@ import { DEFAULTS } from './defaults';
 import {
   normalizeEndpoint,
   normalizeQueue,
+  normalizeLog,
+  type LogConfig,
   type EndpointConfig,
   type EventRules,
   type NotificationsConfig,
@@ -23,9 +25,10 @@ const ENDPOINT_FIELDS = [
   'name', 'disabled', 'url', 'headers', 'timeout', 'threshold', 'backoff', 'ignoredmediatypes', 'ignore',
   'maxretries', 'maxevents', 'maxbytes', 'linger', 'envelope', 'include', 'maxbackoff', 'jitter', 'format', 'secrets',
   'queuesizelimit', 'queuepurgetimeout', // GitLab's container registry
+  'subject', 'stream', 'createstream', 'exchange', 'routingkey', 'topic', 'qos', 'mqttversion', // broker destinations
 ] as const;
 const RULE_FIELDS = ['mediatypes', 'actions', 'repositories', 'tags', 'kinds', 'topics'] as const;
-const QUEUE_FIELDS = ['type', 'path', 'url', 'limit', 'draintimeout', 'prefix', 'claimidle', 'committimeout'] as const;
+const QUEUE_FIELDS = ['type', 'path', 'url', 'limit', 'draintimeout', 'prefix', 'claimidle', 'committimeout', 'spooldir', 'onstoreerror'] as const;
 
 /** A Go duration as YAML gives it, in ms; undefined when absent (the normaliser fills the default). */
 function yamlDuration(value: unknown, field: string): number | undefined {
@@ -70,7 +73,27 @@ function yamlEndpoint(value: unknown, field: string): EndpointConfig {
       envelope: raw.envelope as EndpointConfig['envelope'],
       queueSizeLimit: raw.queuesizelimit as number,
       queuePurgeTimeoutMs: yamlDuration(raw.queuepurgetimeout, `${field}.queuepurgetimeout`),
+      subject: raw.subject as string,
+      stream: raw.stream as string,
+      createStream: raw.createstream as boolean,
+      exchange: raw.exchange as string,
+      routingKey: raw.routingkey as string,
+      topic: raw.topic as string,
+      qos: raw.qos as EndpointConfig['qos'],
+      // YAML reads `5` as a number and `3.1.1` as a string.
+      mqttVersion: (raw.mqttversion === undefined || raw.mqttversion === null ? undefined : String(raw.mqttversion)) as EndpointConfig['mqttVersion'],
     },
+    field,
+    'yaml',
+  );
+}
+
+const LOG_FIELDS = ['attempts', 'events', 'retention'] as const;
+
+function yamlLog(value: unknown, field: string): LogConfig {
+  const raw = expectMapping(value, field, LOG_FIELDS);
+  return normalizeLog(
+    { attempts: raw.attempts as number, events: raw.events as number, retentionMs: yamlDuration(raw.retention, `${field}.retention`) },
     field,
     'yaml',
   );
@@ -88,6 +111,8 @@ function yamlQueue(value: unknown, field: string): QueueConfig {
       prefix: raw.prefix as string,
       claimIdleMs: yamlDuration(raw.claimidle, `${field}.claimidle`),
       commitTimeoutMs: yamlDuration(raw.committimeout, `${field}.committimeout`),
+      spoolDir: raw.spooldir as string,
+      onStoreError: raw.onstoreerror as QueueConfig['onStoreError'],
     },
     field,
     'yaml',
@@ -127,7 +152,7 @@ function parseSection(value: unknown, field: string): NotificationsConfig {
   // fanouttimeout is GitLab's: how long its broadcaster's own buffer is emptied into the
   // endpoints' queues at shutdown. Here events reach each queue as they are written, so
   // it bounds nothing; it is accepted (when a valid duration) so a GitLab config loads.
-  const raw = expectMapping(value, field, ['events', 'endpoints', 'queue', 'fanouttimeout']);
+  const raw = expectMapping(value, field, ['events', 'endpoints', 'queue', 'log', 'fanouttimeout']);
   yamlDuration(raw.fanouttimeout, `${field}.fanouttimeout`);
   const events = expectMapping(raw.events, `${field}.events`, ['includereferences']);
   if (raw.endpoints !== undefined && raw.endpoints !== null && !Array.isArray(raw.endpoints)) {
@@ -142,6 +167,7 @@ function parseSection(value: unknown, field: string): NotificationsConfig {
   const config: NotificationsConfig = {
     includeReferences: expectBoolean(events.includereferences, `${field}.events.includereferences`, DEFAULTS.notifications.includeReferences),
     queue: yamlQueue(raw.queue, `${field}.queue`),
+    log: yamlLog(raw.log, `${field}.log`),
     endpoints,
   };
   parsedConfigs.add(config);

@@ -1,6 +1,7 @@
 import { PAYLOAD_FORMATS, type PayloadFormat } from '../codec/payload';
 import { expandTopics } from '../model/topic';
 import { secretKey } from '../codec/signing';
+import { AMQP_ROUTES, MQTT_ROUTES, NATS_ROUTES, routeTemplate, type RouteSyntax } from '../codec/route-template';
 import { EVENT_ACTIONS, EVENT_KINDS, type EnvelopeVersion, type EventKind } from '../model/event';
 import { DEFAULTS } from './defaults';
 import {
@@ -43,6 +44,18 @@ export interface QueueConfig {
    * The memory and SQLite stores commit at once; Redis takes a round trip. @default 250
    */
   commitTimeoutMs: number;
+  /**
+   * `spooldir`: `sqlite` and `redis`, where the events a store cannot take within
+   * `commitTimeoutMs` wait on disk (a file per endpoint) until it can; relative to the
+   * working directory. @default 'notifications-spool'
+   */
+  spoolDir: string;
+  /**
+   * `onstoreerror`: when a success response's events cannot be stored within
+   * `commitTimeoutMs`: `spool` them (the response goes out as is), or `fail` the request
+   * with 503 and `Retry-After`, its events dropped, so that the client retries. @default 'spool'
+   */
+  onStoreError: 'spool' | 'fail';
 }
 
 /** Lists of `ignore` and `include`: media types and actions (Distribution's), repositories and tags (globs), kinds. */
@@ -120,6 +133,33 @@ export interface EndpointConfig {
    * @default undefined (`queue.draintimeout`)
    */
   queuePurgeTimeoutMs?: number;
+  // Broker destinations: each field is set, default filled, only for the scheme it serves.
+  /** `subject` (`nats://`): subject template, with `{action}`, `{kind}`, `{repository}`. @default 'registry.events.{action}.{kind}' */
+  subject?: string;
+  /** `stream` (`nats://`): the JetStream stream that must store the events. @default none: whichever stream captures the subject */
+  stream?: string;
+  /** `createstream` (`nats://`): create `stream` when it does not exist. @default false */
+  createStream?: boolean;
+  /** `exchange` (`amqp(s)://`): the exchange messages are published to; it must exist. @default 'amq.topic' */
+  exchange?: string;
+  /** `routingkey` (`amqp(s)://`): routing key template. @default 'registry.events.{action}.{kind}' */
+  routingKey?: string;
+  /** `topic` (`mqtt(s)://`): topic template. @default 'registry/events/{action}/{kind}' */
+  topic?: string;
+  /** `qos` (`mqtt(s)://`): 1 (at least once) or 2. @default 1 */
+  qos?: 1 | 2;
+  /** `mqttversion` (`mqtt(s)://`): `5`, or `3.1.1` (no properties: no binary CloudEvents). @default '5' */
+  mqttVersion?: '5' | '3.1.1';
+}
+
+/** What the console's delivery log keeps (`notifications.log`), per endpoint, in the queue's store kind. */
+export interface LogConfig {
+  /** `attempts`: most attempts kept per endpoint; 0 keeps none. @default 10000 */
+  attempts: number;
+  /** `events`: most events kept per endpoint in the event log; 0 keeps none. @default 100000 */
+  events: number;
+  /** `retention`: how long attempts and events are kept. @default 86400000 (24h) */
+  retentionMs: number;
 }
 
 /** The `notifications:` section of a Distribution config.yml, normalized. */
@@ -127,6 +167,8 @@ export interface NotificationsConfig {
   /** `events.includereferences`. @default false */
   includeReferences: boolean;
   queue: QueueConfig;
+  /** The console's attempt and event logs. @default DEFAULTS.log */
+  log: LogConfig;
   endpoints: EndpointConfig[];
 }
 
@@ -158,8 +200,14 @@ const YAML_NAMES: Record<string, string> = {
   drainTimeoutMs: 'draintimeout',
   claimIdleMs: 'claimidle',
   commitTimeoutMs: 'committimeout',
+  spoolDir: 'spooldir',
+  onStoreError: 'onstoreerror',
   queueSizeLimit: 'queuesizelimit',
   queuePurgeTimeoutMs: 'queuepurgetimeout',
+  createStream: 'createstream',
+  routingKey: 'routingkey',
+  mqttVersion: 'mqttversion',
+  retentionMs: 'retention',
 };
 
 function namer(field: string, names: FieldNames): (key: string) => string {
@@ -243,8 +291,9 @@ export function normalizeEndpoint(init: EndpointInit, field = 'endpoint', names:
   } catch {
     throw new ConfigError(at('url'), `invalid URL ${JSON.stringify(url)}`);
   }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    throw new ConfigError(at('url'), `unsupported scheme ${JSON.stringify(parsed.protocol)}; use http: or https:`);
+  const scheme = parsed.protocol.slice(0, -1);
+  if (!ENDPOINT_SCHEMES.includes(scheme)) {
+    throw new ConfigError(at('url'), `unsupported scheme ${JSON.stringify(parsed.protocol)}; use ${ENDPOINT_SCHEMES.map((s) => `${s}:`).join(', ')}`);
   }
   const envelope = init.envelope ?? d.envelope;
   if (envelope !== 'v1' && envelope !== 'v2') throw new ConfigError(at('envelope'), `expected v1 or v2, got ${describeValue(envelope)}`);
@@ -298,7 +347,75 @@ export function normalizeEndpoint(init: EndpointInit, field = 'endpoint', names:
     // GitLab treats zero as "the default"; here the default is the queue's setting.
     queueSizeLimit: positiveOrUnset(expectInteger(init.queueSizeLimit, at('queueSizeLimit'), 0, 0), d.queueSizeLimit),
     queuePurgeTimeoutMs: positiveOrUnset(expectDuration(init.queuePurgeTimeoutMs, at('queuePurgeTimeoutMs'), 0), d.queuePurgeTimeoutMs),
+    ...normalizeBroker(init, scheme, format, secrets, at),
   };
+}
+
+/** The URL schemes of endpoints: HTTP webhooks and the brokers. */
+export const ENDPOINT_SCHEMES = ['http', 'https', 'nats', 'amqp', 'amqps', 'mqtt', 'mqtts'];
+
+type BrokerFields = Pick<EndpointConfig, 'subject' | 'stream' | 'createStream' | 'exchange' | 'routingKey' | 'topic' | 'qos' | 'mqttVersion'>;
+const BROKER_FIELDS: Record<keyof BrokerFields, string> = {
+  subject: 'nats', stream: 'nats', createStream: 'nats',
+  exchange: 'amqp', routingKey: 'amqp',
+  topic: 'mqtt', qos: 'mqtt', mqttVersion: 'mqtt',
+};
+
+/** A route template checked for the broker that spells routes so. */
+function template(value: unknown, field: string, fallback: string, syntax: RouteSyntax): string {
+  const t = expectString(value, field) ?? fallback;
+  try {
+    routeTemplate(t, syntax);
+  } catch (err) {
+    throw new ConfigError(field, (err as Error).message);
+  }
+  return t;
+}
+
+/**
+ * The fields of a broker destination, defaults filled, for the broker the scheme names;
+ * nothing for HTTP. A field of another broker's, signing secrets (Standard Webhooks signs
+ * HTTP requests) and formats the broker's CloudEvents binding lacks are refused.
+ */
+function normalizeBroker(init: EndpointInit, scheme: string, format: PayloadFormat, secrets: string[], at: (key: string) => string): BrokerFields {
+  const kind = scheme === 'https' ? 'http' : scheme === 'amqps' ? 'amqp' : scheme === 'mqtts' ? 'mqtt' : scheme;
+  for (const key of Object.keys(BROKER_FIELDS) as (keyof BrokerFields)[]) {
+    if (init[key] !== undefined && init[key] !== null && BROKER_FIELDS[key] !== kind) {
+      throw new ConfigError(at(key), `only for ${BROKER_FIELDS[key]}:// endpoints; this one's URL is ${scheme}:`);
+    }
+  }
+  if (kind === 'http') return {};
+  if (secrets.length > 0) throw new ConfigError(at('secrets'), `Standard Webhooks signatures are for HTTP endpoints; a ${scheme}: endpoint publishes unsigned messages`);
+  if (format === 'cloudevents-batch') {
+    throw new ConfigError(at('format'), `the ${kind.toUpperCase()} binding of CloudEvents has no batch mode; use cloudevents or cloudevents-binary (one event per message)`);
+  }
+  const b = DEFAULTS.broker;
+  switch (kind) {
+    case 'nats': {
+      const stream = expectString(init.stream, at('stream'));
+      if (stream !== undefined && !/^[^\s.*>/\\]+$/.test(stream)) {
+        throw new ConfigError(at('stream'), `a stream name cannot hold whitespace, ".", "*", ">", "/" or "\\", got ${JSON.stringify(stream)}`);
+      }
+      const createStream = expectBoolean(init.createStream, at('createStream'), b.createStream);
+      if (createStream && !stream) throw new ConfigError(at('createStream'), 'names no stream to create: set stream too');
+      return { subject: template(init.subject, at('subject'), b.subject, NATS_ROUTES), ...(stream ? { stream } : {}), createStream };
+    }
+    case 'amqp':
+      return {
+        exchange: expectString(init.exchange, at('exchange')) ?? b.exchange,
+        routingKey: template(init.routingKey, at('routingKey'), b.routingKey, AMQP_ROUTES),
+      };
+    default: {
+      const qos = init.qos ?? b.qos;
+      if (qos !== 1 && qos !== 2) throw new ConfigError(at('qos'), `expected 1 or 2 (a broker acknowledges only these), got ${describeValue(qos)}`);
+      const version = String(init.mqttVersion ?? b.mqttVersion);
+      if (version !== '5' && version !== '3.1.1') throw new ConfigError(at('mqttVersion'), `expected 5 or 3.1.1, got ${describeValue(init.mqttVersion)}`);
+      if (version === '3.1.1' && format === 'cloudevents-binary') {
+        throw new ConfigError(at('format'), 'MQTT 3.1.1 carries no message properties, so no binary mode; use cloudevents (structured) or mqttversion 5');
+      }
+      return { topic: template(init.topic, at('topic'), b.topic, MQTT_ROUTES), qos, mqttVersion: version };
+    }
+  }
 }
 
 /** The one normaliser of `notifications.queue`; see `normalizeEndpoint`. */
@@ -320,6 +437,10 @@ export function normalizeQueue(init: QueueInit = {}, field = 'queue', names: Fie
       throw new ConfigError(at('url'), `the path names the database, a number such as /0, got ${JSON.stringify(db)} in ${JSON.stringify(url)}`);
     }
   }
+  const onStoreError = init.onStoreError ?? d.onStoreError;
+  if (onStoreError !== 'spool' && onStoreError !== 'fail') {
+    throw new ConfigError(at('onStoreError'), `expected spool or fail, got ${describeValue(onStoreError)}`);
+  }
   return {
     type,
     ...(path ? { path } : {}),
@@ -329,6 +450,19 @@ export function normalizeQueue(init: QueueInit = {}, field = 'queue', names: Fie
     prefix: expectString(init.prefix, at('prefix')) ?? d.prefix,
     claimIdleMs: expectDuration(init.claimIdleMs, at('claimIdleMs'), d.claimIdleMs),
     commitTimeoutMs: expectDuration(init.commitTimeoutMs, at('commitTimeoutMs'), d.commitTimeoutMs),
+    spoolDir: expectString(init.spoolDir, at('spoolDir')) || d.spoolDir,
+    onStoreError,
+  };
+}
+
+/** The one normaliser of `notifications.log`; see `normalizeEndpoint`. */
+export function normalizeLog(init: Loose<LogConfig> = {}, field = 'log', names: FieldNames = 'code'): LogConfig {
+  const d = DEFAULTS.log;
+  const at = namer(field, names);
+  return {
+    attempts: expectInteger(init.attempts, at('attempts'), d.attempts, 0),
+    events: expectInteger(init.events, at('events'), d.events, 0),
+    retentionMs: expectDuration(init.retentionMs, at('retentionMs'), d.retentionMs),
   };
 }
 

@@ -10,12 +10,15 @@ export class NotificationMetrics {
   readonly statuses: Counter<'code' | 'endpoint'>;
   readonly latency: Histogram<'endpoint'>;
   readonly state: Gauge<'endpoint' | 'state'>;
+  readonly oldestPending: Gauge<'endpoint'>;
+  /** Per endpoint, the age of its oldest pending event, read when the registry is scraped. */
+  private readonly oldestPendingOf = new Map<string, () => number | null>();
 
   constructor(registry: Registry) {
     const registers = [registry];
     this.events = new Counter({
       name: 'registry_notifications_events_total',
-      help: 'Events by outcome: Events (accepted), Successes, Failures, Errors, Dropped, DeadLettered.',
+      help: 'Events by outcome: Events (accepted), Successes, Failures, Errors, Dropped, DeadLettered, Spooled (kept on disk while the store could not take them).',
       labelNames: ['type', 'endpoint'],
       registers,
     });
@@ -40,9 +43,24 @@ export class NotificationMetrics {
     });
     this.state = new Gauge({
       name: 'registry_notifications_endpoint_state',
-      help: 'Delivery state of each endpoint: 1 for the current one of closed, open, half-open, gone.',
+      help: 'Delivery state of each endpoint: 1 for the current one of closed, open, half-open, paused, gone, stopped.',
       labelNames: ['endpoint', 'state'],
       registers,
     });
+    const ages = this.oldestPendingOf;
+    this.oldestPending = new Gauge({
+      name: 'registry_notifications_oldest_pending_seconds',
+      help: 'Age of the oldest event accepted and not yet delivered, in seconds; 0 when none is pending.',
+      labelNames: ['endpoint'],
+      registers,
+      collect() {
+        for (const [endpoint, age] of ages) this.set({ endpoint }, age() ?? 0);
+      },
+    });
+  }
+
+  /** Reports `age()` as the endpoint's oldest pending age at each scrape. */
+  watchOldestPending(endpoint: string, age: () => number | null): void {
+    this.oldestPendingOf.set(endpoint, age);
   }
 }

@@ -1,4 +1,5 @@
-import type { QueueConfig } from '../config/normalize';
+import path from 'node:path';
+import type { LogConfig, QueueConfig } from '../config/normalize';
 import type { QueueStore } from './queue-store';
 import type { DeadLetterStore } from './dead-letter-store';
 import { MemoryDeadLetterStore } from './memory-dead-letters';
@@ -7,6 +8,11 @@ import { SqliteDeadLetterStore } from './sqlite-dead-letters';
 import { MemoryStore } from './memory-store';
 import { RedisStore } from './redis-store';
 import { SqliteStore } from './sqlite-store';
+import type { DeliveryLog } from './delivery-log';
+import { MemoryDeliveryLog } from './memory-delivery-log';
+import { SqliteDeliveryLog } from './sqlite-delivery-log';
+import { RedisDeliveryLog } from './redis-delivery-log';
+import { SpoolingStore, type SpoolHooks } from './spooling-store';
 
 /** An endpoint's pending events and the events it gave up on, kept in one kind of store. */
 export interface EndpointStores {
@@ -18,9 +24,33 @@ export interface EndpointStores {
  * Makes the stores of one endpoint from `notifications.queue`. SQLite opens (and fails,
  * naming the file) here; Redis connects on first use or on `queue.open()`, which
  * `Notifications.ready()` calls, so a missing server is reported at start-up.
- * `onError` hears of entries set aside as corrupt and of lost connections after start-up.
+ * `onError` hears of entries set aside as corrupt and of lost connections after start-up,
+ * and of events spooled. A durable queue has a spool in front (`queue.spooldir`): events
+ * it cannot take within `queue.committimeout` wait on disk until it can.
  */
 export function createEndpointStores(
+  config: QueueConfig,
+  endpoint: string,
+  instanceId: string,
+  onError?: (err: Error) => void,
+  spoolHooks?: SpoolHooks,
+): EndpointStores {
+  const stores = createBareStores(config, endpoint, instanceId, onError);
+  if (config.type === 'memory') return stores;
+  const file = path.resolve(config.spoolDir, `${encodeURIComponent(endpoint)}.spool`);
+  return {
+    ...stores,
+    // SQLite answers at once (it writes synchronously): only its failures are spooled.
+    queue: new SpoolingStore(stores.queue, {
+      file,
+      commitTimeoutMs: config.type === 'redis' ? config.commitTimeoutMs : Infinity,
+      hooks: spoolHooks,
+      onError,
+    }),
+  };
+}
+
+function createBareStores(
   config: QueueConfig,
   endpoint: string,
   instanceId: string,
@@ -50,5 +80,21 @@ export function createEndpointStores(
         }),
         deadLetters: new RedisDeadLetterStore({ url: config.url!, queue: endpoint, prefix: config.prefix }),
       };
+  }
+}
+
+/**
+ * Makes the delivery log (the console's attempt and event logs of every endpoint) in the
+ * queue's store kind: the heap, the queue's SQLite file, or the queue's Redis (shared by
+ * every replica).
+ */
+export function createDeliveryLog(queue: QueueConfig, log: LogConfig): DeliveryLog {
+  switch (queue.type) {
+    case 'memory':
+      return new MemoryDeliveryLog(log);
+    case 'sqlite':
+      return new SqliteDeliveryLog({ path: queue.path!, ...log });
+    case 'redis':
+      return new RedisDeliveryLog({ url: queue.url!, prefix: queue.prefix, ...log });
   }
 }

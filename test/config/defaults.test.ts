@@ -31,6 +31,8 @@ const DOCUMENTED: [field: string, defaultPath: string, duration: boolean][] = [
   ['queue.prefix', 'queue.prefix', false],
   ['queue.committimeout', 'queue.commitTimeoutMs', true],
   ['queue.claimidle', 'queue.claimIdleMs', true],
+  ['queue.spooldir', 'queue.spoolDir', false],
+  ['queue.onstoreerror', 'queue.onStoreError', false],
   ['endpoints[].disabled', 'endpoint.disabled', false],
   ['endpoints[].timeout', 'endpoint.timeoutMs', true],
   ['endpoints[].threshold', 'endpoint.threshold', false],

@@ -23,7 +23,7 @@ describe('parseNotificationsConfig', () => {
       ],
     });
     expect(c.includeReferences).toBe(true);
-    expect(c.queue).toEqual({ type: 'memory', limit: 0, drainTimeoutMs: 2000, prefix: 'regnotify', claimIdleMs: 60_000, commitTimeoutMs: 250 });
+    expect(c.queue).toEqual({ type: 'memory', limit: 0, drainTimeoutMs: 2000, prefix: 'regnotify', claimIdleMs: 60_000, commitTimeoutMs: 250, spoolDir: 'notifications-spool', onStoreError: 'spool' });
     expect(c.endpoints[0]).toEqual({
       name: 'alistener',
       url: 'https://my.listener.com/event',
@@ -75,9 +75,12 @@ describe('parseNotificationsConfig', () => {
         },
       ],
     });
-    expect(c.queue).toEqual({ type: 'sqlite', path: '/var/lib/registry/n.db', limit: 0, drainTimeoutMs: 10_000, prefix: 'regnotify', claimIdleMs: 60_000, commitTimeoutMs: 250 });
+    expect(c.queue).toEqual({ type: 'sqlite', path: '/var/lib/registry/n.db', limit: 0, drainTimeoutMs: 10_000, prefix: 'regnotify', claimIdleMs: 60_000, commitTimeoutMs: 250, spoolDir: 'notifications-spool', onStoreError: 'spool' });
     const redis = parseNotificationsConfig({ queue: { type: 'redis', url: 'redis://127.0.0.1:6379/2', prefix: 'reg-a', claimidle: '30s', committimeout: '1s' } });
     expect(redis.queue).toMatchObject({ type: 'redis', url: 'redis://127.0.0.1:6379/2', prefix: 'reg-a', claimIdleMs: 30_000, commitTimeoutMs: 1000 });
+    const spooled = parseNotificationsConfig({ queue: { type: 'redis', url: 'redis://127.0.0.1:6379', spooldir: '/var/spool/registry', onstoreerror: 'fail' } });
+    expect(spooled.queue).toMatchObject({ spoolDir: '/var/spool/registry', onStoreError: 'fail' });
+    expect(() => parseNotificationsConfig({ queue: { onstoreerror: 'drop' } })).toThrow('notifications.queue.onstoreerror: expected spool or fail, got string "drop"');
     expect(c.endpoints[0]).toMatchObject({
       maxRetries: 5,
       maxEvents: 100,
@@ -133,7 +136,7 @@ describe('parseNotificationsConfig', () => {
     ['missing name', { endpoints: [{ url: 'http://x/' }] }, 'notifications.endpoints[0].name: required'],
     ['missing url', { endpoints: [{ name: 'a' }] }, 'notifications.endpoints[0].url: required'],
     ['bad url', { endpoints: [{ name: 'a', url: 'not a url' }] }, 'notifications.endpoints[0].url: invalid URL "not a url"'],
-    ['bad scheme', { endpoints: [{ name: 'a', url: 'ftp://x/' }] }, 'notifications.endpoints[0].url: unsupported scheme "ftp:"; use http: or https:'],
+    ['bad scheme', { endpoints: [{ name: 'a', url: 'ftp://x/' }] }, 'notifications.endpoints[0].url: unsupported scheme "ftp:"; use http:, https:, nats:, amqp:, amqps:, mqtt:, mqtts:'],
     ['duplicate name', { endpoints: [{ name: 'a', url: 'http://x/' }, { name: 'a', url: 'http://y/' }] }, 'notifications.endpoints[1].name: duplicate endpoint name "a"'],
     ['bad duration', { endpoints: [{ name: 'a', url: 'http://x/', timeout: '5 seconds' }] }, 'notifications.endpoints[0].timeout: invalid duration "5 seconds"; use a number with a unit such as 500ms, 1s, 2m or 1h30m'],
     ['negative threshold', { endpoints: [{ name: 'a', url: 'http://x/', threshold: -1 }] }, 'notifications.endpoints[0].threshold: expected a whole number of at least 0, got number -1'],

@@ -1,4 +1,4 @@
-import { ConfigError, parseNotificationsConfig, parseWithEnvOverrides, readConfigFile, type NotificationsConfig } from '../lib';
+import { ConfigError, parseNotificationsConfig, parseWithEnvOverrides, readConfigFile, type AdminAuth, type NotificationsConfig } from '../lib';
 import { Section, shown as describe, type Shape } from './config-reader';
 import * as schema from './distribution-schema';
 import { DEFAULT_LOG_CONFIG, LOG_FORMATTERS, LOG_LEVELS, type LogConfig } from './log';
@@ -64,6 +64,11 @@ export interface RegistryConfig {
     tls?: TlsConfig;
     /** `http.debug.addr`: where `/debug/vars` and `/metrics` are served. @default none */
     debugAddr?: ListenAddress;
+    /**
+     * `http.debug.auth` (ours): `token: <secret>` or `htpasswd: {path: <file>}`; the debug
+     * address's console, API, stats and health then need those credentials. @default none
+     */
+    debugAuth?: AdminAuth;
     /** `http.debug.prometheus.path`, when `enabled`: Prometheus metrics there too. @default none (`/metrics` only) */
     prometheusPath?: string;
   };
@@ -219,7 +224,7 @@ function readHttp(raw: Section, notApplied: string[]): RegistryConfig['http'] {
     }
   }
 
-  const debug = http?.section('debug', ['addr', 'prometheus']);
+  const debug = http?.section('debug', ['addr', 'prometheus', 'auth']);
   const debugAddrText = debug?.string('addr', true);
   const debugAddr = debugAddrText ? parseListenAddress(debugAddrText, 'http.debug.addr') : undefined;
   const prometheus = debug?.section('prometheus', ['enabled', 'path']);
@@ -229,6 +234,18 @@ function readHttp(raw: Section, notApplied: string[]): RegistryConfig['http'] {
     if (!prometheusPath.startsWith('/')) throw new ConfigError('http.debug.prometheus.path', `expected a path starting with "/", got ${describe(prometheusPath)}`);
   } else {
     prometheus?.string('path');
+  }
+  // Ours, beside Distribution's fields: credentials for the debug address's console and stats.
+  const debugAuthSection = debug?.section('auth', ['token', 'htpasswd']);
+  let debugAuth: AdminAuth | undefined;
+  if (debugAuthSection) {
+    const token = debugAuthSection.string('token');
+    const htpasswd = debugAuthSection.section('htpasswd', ['path'])?.string('path', true);
+    if ((token === undefined) === (htpasswd === undefined)) {
+      throw new ConfigError('http.debug.auth', 'give exactly one of token: <secret> or htpasswd: {path: <file>}');
+    }
+    if (token === '') throw new ConfigError('http.debug.auth.token', 'must not be empty');
+    debugAuth = token !== undefined ? { token } : { htpasswd: htpasswd! };
   }
   const http2 = http?.section('http2', ['disabled']);
   if (http2 && !http2.boolean('disabled', false)) notApplied.push('http.http2');
@@ -246,6 +263,7 @@ function readHttp(raw: Section, notApplied: string[]): RegistryConfig['http'] {
     ...(tls ? { tls } : {}),
     ...(debugAddr ? { debugAddr } : {}),
     ...(prometheusPath ? { prometheusPath } : {}),
+    ...(debugAuth ? { debugAuth } : {}),
   };
 }
 

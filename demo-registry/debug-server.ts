@@ -1,5 +1,5 @@
 import express from 'express';
-import { createStatsRouter, type Notifications } from '../lib';
+import { createStatsRouter, requireAdmin, type AdminAuth, type Notifications } from '../lib';
 import { errorResponder } from './errors';
 
 export interface DebugAppOptions {
@@ -7,6 +7,8 @@ export interface DebugAppOptions {
   prometheusPath?: string;
   /** `GET /debug/health`: the failing health checks. */
   health?: express.RequestHandler;
+  /** `http.debug.auth`: credentials every route of the debug address requires. @default none */
+  auth?: AdminAuth;
   /** Told of each unexpected failure (answered 500 without details). @default console.error */
   onInternalError?(err: Error): void;
 }
@@ -19,14 +21,16 @@ export interface DebugAppOptions {
 export function createDebugApp(notifications: Notifications, options: DebugAppOptions = {}): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  // The stats router checks its own routes; the extra metrics path and health need the same.
+  const admin = requireAdmin(options.auth);
   const extra = options.prometheusPath;
   if (extra && extra !== '/metrics') {
-    app.get(extra, (_req, res, next) => {
+    app.get(extra, admin, (_req, res, next) => {
       notifications.metricsRegistry.metrics().then((text) => res.type(notifications.metricsRegistry.contentType).send(text), next);
     });
   }
-  if (options.health) app.get('/debug/health', options.health);
-  app.use(createStatsRouter(notifications));
+  if (options.health) app.get('/debug/health', admin, options.health);
+  app.use(createStatsRouter(notifications, options.auth ? { auth: options.auth } : {}));
   // Not Express's default page: it shows the stack (and the paths in it) outside production.
   app.use(errorResponder(options.onInternalError ?? ((err) => console.error('registry: debug server: internal error:', err))));
   return app;

@@ -200,6 +200,7 @@ export async function startRegistry(config: RegistryConfig, options: StartOption
       const debug = http.createServer(
         createDebugApp(notifications, {
           ...(config.http.prometheusPath ? { prometheusPath: config.http.prometheusPath } : {}),
+          ...(config.http.debugAuth ? { auth: config.http.debugAuth } : {}),
           ...(health ? { health: health.handler() } : {}),
           onInternalError: (err: Error) => logger.error(`debug server: internal error: ${err.stack ?? err.message}`),
         }),

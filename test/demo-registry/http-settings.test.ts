@@ -272,6 +272,29 @@ describe('http.debug.prometheus', () => {
   });
 });
 
+describe('http.debug.auth', () => {
+  it('puts the console, stats, metrics and health of the debug address behind a token', async () => {
+    const { registry } = await start({
+      http: { debug: { addr: '127.0.0.1:0', prometheus: { enabled: true, path: '/prom' }, auth: { token: 's3cret' } } },
+      health: { storagedriver: { enabled: true, interval: '1s', threshold: 3 } },
+    });
+    for (const route of ['/debug/vars', '/metrics', '/prom', '/debug/health', '/debug/notifications', '/debug/notifications/api/endpoints']) {
+      const open = await fetch(`${registry.debugUrl}${route}`);
+      expect([route, open.status]).toEqual([route, 401]);
+      expect(open.headers.get('www-authenticate')).toMatch(/^Basic /);
+      const authed = await fetch(`${registry.debugUrl}${route}`, { headers: { authorization: 'Bearer s3cret' } });
+      expect([route, authed.status]).toEqual([route, 200]);
+    }
+  });
+
+  it('refuses an auth section with neither or both kinds of credentials, naming it', () => {
+    const parse = (auth: unknown) => () => parseRegistryConfig({ version: '0.1', http: { addr: '127.0.0.1:0', debug: { addr: '127.0.0.1:0', auth } }, storage: { inmemory: null } });
+    expect(parse({})).toThrow(/http\.debug\.auth: give exactly one of token/);
+    expect(parse({ token: 'a', htpasswd: { path: '/x' } })).toThrow(/http\.debug\.auth: give exactly one of token/);
+    expect(parse({ tokn: 'a' })).toThrow(/http\.debug\.auth\.tokn: unknown field/);
+  });
+});
+
 describe('health', () => {
   it('answers 503 UNAVAILABLE while a check fails, and lists it at /debug/health', async () => {
     const maintenance = path.join(dir, 'maintenance-on');

@@ -103,6 +103,11 @@ export const DEFAULTS = deepFreeze({
     /** MQTT: `mqttversion`; `5`, or `3.1.1` for brokers without MQTT 5 (no binary CloudEvents then). */
     mqttVersion: '5' as '5' | '3.1.1',
   },
+  /** Per-endpoint stats. */
+  stats: {
+    /** How often Pending is recounted from the store (other replicas of a shared store change it). */
+    pendingResyncMs: 5000, // 5s
+  },
   /** The HTTP sink's transport. */
   http: {
     userAgent: 'registry-notifications',

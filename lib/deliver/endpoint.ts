@@ -145,6 +145,8 @@ export class Endpoint implements Sink {
   private readonly head: Sink;
   private readonly http: DestinationSink;
   private readonly httpOptions: HttpSinkOptions;
+  /** Recounts Pending from the store while started. */
+  private resync?: NodeJS.Timeout;
   /** The HTTP sink of `deliverNow`, made on first use: no queue, retries or stats. */
   private direct?: DestinationSink;
   private readonly breaker: Breaker;
@@ -257,6 +259,11 @@ export class Endpoint implements Sink {
     await this.queue.store.open?.();
     await this.restored;
     this.stats.backlog(await this.queue.pending());
+    // A shared store (Redis, several replicas) changes under this process: recount now and then.
+    this.resync = setInterval(() => {
+      this.queue.pending().then((n) => this.stats.resyncPending(n), () => undefined);
+    }, DEFAULTS.stats.pendingResyncMs);
+    this.resync.unref();
   }
 
   /** Why delivery is stopped (`paused` by an operator, or `gone` after a 410), or undefined while it runs. */
@@ -335,6 +342,7 @@ export class Endpoint implements Sink {
   close(): Promise<void> {
     this.closed ??= (async () => {
       this.closing.abort();
+      clearInterval(this.resync);
       await this.restored;
       await this.head.close();
       await this.direct?.close();

@@ -192,6 +192,20 @@ export class EndpointStats {
     if (n > 0) this.pendingSince.unshift([Date.now(), n]);
   }
 
+  /**
+   * Sets Pending to what the store counts now. Other replicas on a shared store deliver
+   * events this process queued (and queue events this one will deliver), so counting
+   * its own ingress and egress drifts; the store's count corrects it. Fewer than counted
+   * left from the oldest end; more are counted from now.
+   */
+  resyncPending(n: number): void {
+    const diff = n - this.counters.Pending;
+    if (diff === 0) return;
+    this.setPending(n);
+    if (diff < 0) this.leftQueue(-diff);
+    else this.pendingSince.push([Date.now(), diff]);
+  }
+
   /** Hooks of a durable store's spool: events it kept on disk while the store could not take them. */
   spoolHooks(): SpoolHooks {
     return { spooled: (events) => this.count('Spooled', events.length) };

@@ -4,6 +4,7 @@ import { benchBrokers } from './brokers';
 import { benchDelivery } from './delivery';
 import { benchConsole } from './console';
 import { benchDispatch } from './dispatch';
+import { benchFeed } from './feed';
 import { benchDistribution } from './distribution';
 import { benchReceiver } from './receiver';
 import { benchRegistry } from './registry';
@@ -21,6 +22,7 @@ const suites: Record<string, () => Promise<Result[]>> = {
   delivery: benchDelivery,
   console: benchConsole,
   brokers: benchBrokers,
+  feed: benchFeed,
 };
 
 async function main(): Promise<void> {

@@ -22,7 +22,7 @@ export type { LoadOptions } from './config/load';
 export { applyEnvOverrides, parseWithEnvOverrides } from './config/env-overrides';
 export { DEFAULTS } from './config/defaults';
 export { ConfigError, parseDuration } from './config/values';
-export type { EndpointConfig, EventRules, NotificationsConfig, QueueConfig, QueueType } from './config/normalize';
+export type { EndpointConfig, EventRules, FeedConfig, NotificationsConfig, QueueConfig, QueueType } from './config/normalize';
 
 // The event model.
 export { BLOB_MEDIA_TYPE, EVENT_ACTIONS, EVENT_KINDS, EVENTS_MEDIA_TYPE_V1, EVENTS_MEDIA_TYPE_V2 } from './model/event';
@@ -63,11 +63,16 @@ export { ClosedDeduplicatorError, DeduplicatorOptionsError, MemoryDeduplicator }
 export type { Deduplicator, MemoryDeduplicatorOptions } from './receive/deduplicator';
 export { RedisDeduplicator } from './receive/redis-deduplicator';
 export type { RedisDeduplicatorOptions } from './receive/redis-deduplicator';
+export { FeedGoneError, FeedRequestError, followEvents } from './receive/follow';
+export type { FollowOptions } from './receive/follow';
 
 // Inspect.
 export { createStatsRouter } from './inspect/stats-router';
 export type { StatsRouterOptions } from './inspect/stats-router';
 export { requireAdmin } from './inspect/admin-auth';
+export { createFeedRouter } from './inspect/feed-router';
+export type { FeedRouterOptions } from './inspect/feed-router';
+export type { EventFeed } from './inspect/event-feed';
 export type { AdminAuth } from './inspect/admin-auth';
 export type { AttemptRecord, EventState, LoggedEvent } from './stores/delivery-log';
 export type { EndpointCounters } from './inspect/endpoint-stats';

@@ -18,6 +18,7 @@ import { endpointVars, type EndpointVars } from './inspect/debug-vars';
 export type { EndpointVars };
 import { createDeliveryLog, createEndpointStores } from './stores/create-stores';
 import { DeliveryRecorder } from './inspect/delivery-recorder';
+import { EventFeed } from './inspect/event-feed';
 
 export interface NotificationsOptions {
   /**
@@ -74,6 +75,8 @@ export interface Notifications {
   readonly source: SourceRecord;
   /** The attempt and event logs of every endpoint (`notifications.log`), as the console reads them. */
   readonly deliveryLog: DeliveryRecorder;
+  /** The pull feed of every event emitted (`GET /events`), when `notifications.feed.enabled`. */
+  readonly feed?: EventFeed;
   /** Per-endpoint stats in Distribution's expvar shape. */
   debugVars(): EndpointVars[];
   /** The endpoint of this name; throws naming the endpoints there are. */
@@ -120,8 +123,10 @@ export function createNotifications(config: unknown, options: NotificationsOptio
   const broadcaster: Sink = new Broadcaster(endpoints, {
     onError: (err, i) => onError(err, `endpoint ${endpoints[i].name}`),
   });
+  // The feed takes every event emitted, before any endpoint's filter.
+  const feed = parsed.feed.enabled ? new EventFeed(deliveryLog, { poll: parsed.queue.type !== 'memory', retentionMs: parsed.log.retentionMs }) : undefined;
   const emitter = createEmitter({
-    sink: broadcaster,
+    sink: feed ? feed.recordingSink(broadcaster) : broadcaster,
     source,
     baseUrl: options.baseUrl,
     relativeUrls: options.relativeUrls,
@@ -137,8 +142,8 @@ export function createNotifications(config: unknown, options: NotificationsOptio
   });
 
   let closed: Promise<void> | undefined;
-  // With no endpoint, no event has anywhere to go: requests pass through untouched.
-  const idle = endpoints.length === 0;
+  // With no endpoint and no feed, no event has anywhere to go: requests pass through untouched.
+  const idle = endpoints.length === 0 && !feed;
   const passThrough: RequestHandler = (_req, _res, next) => next();
   const idleBridge = new Bridge({ sink: broadcaster, urls: urlBuilderFor(''), source, actor: {}, request: { id: '', method: '', useragent: '' } });
   return {
@@ -158,11 +163,16 @@ export function createNotifications(config: unknown, options: NotificationsOptio
     ready: async () => {
       await Promise.all(endpoints.map((e) => e.start()));
       // After the queues: a server that is down is reported by the store that matters most.
-      if (endpoints.length > 0) await deliveryLog.log.open?.();
+      if (endpoints.length > 0 || feed) await deliveryLog.log.open?.();
     },
     deliveryLog,
-    // The log is closed last: what delivery does while draining is recorded.
-    close: () => (closed ??= broadcaster.close().finally(() => deliveryLog.close())),
+    feed,
+    // The log is closed last: what delivery does while draining is recorded. Feed readers
+    // waiting are answered first.
+    close: () => {
+      feed?.close();
+      return (closed ??= broadcaster.close().finally(() => deliveryLog.close()));
+    },
   };
 }
 

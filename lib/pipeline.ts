@@ -85,7 +85,7 @@ export { NotificationMetrics } from './inspect/metrics';
 export { DeliveryRecorder } from './inspect/delivery-recorder';
 export type { DeliveryRecorderOptions } from './inspect/delivery-recorder';
 export { BadCursorError } from './stores/delivery-log';
-export type { AttemptRecord, DeliveryLog, DeliveryLogLimits, EventQuery, LoggedEvent, LogEntry } from './stores/delivery-log';
+export type { AttemptRecord, DeliveryLog, DeliveryLogLimits, EventQuery, FeedItem, FeedMark, FeedScan, LoggedEvent, LogEntry } from './stores/delivery-log';
 export { MemoryDeliveryLog } from './stores/memory-delivery-log';
 export { SqliteDeliveryLog } from './stores/sqlite-delivery-log';
 export type { SqliteDeliveryLogOptions } from './stores/sqlite-delivery-log';

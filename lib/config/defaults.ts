@@ -144,6 +144,18 @@ export const DEFAULTS = deepFreeze({
     events: 100_000,
     retentionMs: 24 * 60 * 60 * 1000, // 24h
   },
+  /** `notifications.feed`: the pull feed (`GET /events`), kept in the log's store, bounded by `log.events` and `log.retention`. */
+  feed: {
+    enabled: false,
+    /** Longest long poll; a longer `wait=` is cut to it. */
+    maxWaitMs: 60_000, // 60s
+    /** While a reader waits, how often the log is looked at for events other processes (replicas) wrote. */
+    pollMs: 100, // 100ms
+    /** Most rows one read looks at for events of the asked topics before it answers with a cursor to go on from. */
+    scanRows: 5000,
+    /** Between two comments that keep an idle event stream open through proxies. */
+    heartbeatMs: 15_000, // 15s
+  },
 });
 
 function deepFreeze<T extends object>(value: T): T {

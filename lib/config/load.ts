@@ -5,6 +5,8 @@ import {
   normalizeEndpoint,
   normalizeQueue,
   normalizeLog,
+  normalizeFeed,
+  type FeedConfig,
   type LogConfig,
   type EndpointConfig,
   type EventRules,
@@ -89,6 +91,12 @@ function yamlEndpoint(value: unknown, field: string): EndpointConfig {
 }
 
 const LOG_FIELDS = ['attempts', 'events', 'retention'] as const;
+const FEED_FIELDS = ['enabled'] as const;
+
+function yamlFeed(value: unknown, log: LogConfig, field: string): FeedConfig {
+  const raw = expectMapping(value, field, FEED_FIELDS);
+  return normalizeFeed({ enabled: raw.enabled as boolean }, log, field, 'yaml');
+}
 
 function yamlLog(value: unknown, field: string): LogConfig {
   const raw = expectMapping(value, field, LOG_FIELDS);
@@ -152,7 +160,7 @@ function parseSection(value: unknown, field: string): NotificationsConfig {
   // fanouttimeout is GitLab's: how long its broadcaster's own buffer is emptied into the
   // endpoints' queues at shutdown. Here events reach each queue as they are written, so
   // it bounds nothing; it is accepted (when a valid duration) so a GitLab config loads.
-  const raw = expectMapping(value, field, ['events', 'endpoints', 'queue', 'log', 'fanouttimeout']);
+  const raw = expectMapping(value, field, ['events', 'endpoints', 'queue', 'log', 'feed', 'fanouttimeout']);
   yamlDuration(raw.fanouttimeout, `${field}.fanouttimeout`);
   const events = expectMapping(raw.events, `${field}.events`, ['includereferences']);
   if (raw.endpoints !== undefined && raw.endpoints !== null && !Array.isArray(raw.endpoints)) {
@@ -164,10 +172,12 @@ function parseSection(value: unknown, field: string): NotificationsConfig {
     if (seen.has(e.name)) throw new ConfigError(`${field}.endpoints[${i}].name`, `duplicate endpoint name ${JSON.stringify(e.name)}`);
     seen.add(e.name);
   });
+  const log = yamlLog(raw.log, `${field}.log`);
   const config: NotificationsConfig = {
     includeReferences: expectBoolean(events.includereferences, `${field}.events.includereferences`, DEFAULTS.notifications.includeReferences),
     queue: yamlQueue(raw.queue, `${field}.queue`),
-    log: yamlLog(raw.log, `${field}.log`),
+    log,
+    feed: yamlFeed(raw.feed, log, `${field}.feed`),
     endpoints,
   };
   parsedConfigs.add(config);

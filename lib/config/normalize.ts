@@ -162,6 +162,12 @@ export interface LogConfig {
   retentionMs: number;
 }
 
+/** The pull feed (`notifications.feed`). */
+export interface FeedConfig {
+  /** `enabled`: record every event emitted for `GET /events`. @default false */
+  enabled: boolean;
+}
+
 /** The `notifications:` section of a Distribution config.yml, normalized. */
 export interface NotificationsConfig {
   /** `events.includereferences`. @default false */
@@ -169,6 +175,8 @@ export interface NotificationsConfig {
   queue: QueueConfig;
   /** The console's attempt and event logs. @default DEFAULTS.log */
   log: LogConfig;
+  /** The pull feed. @default DEFAULTS.feed (off) */
+  feed: FeedConfig;
   endpoints: EndpointConfig[];
 }
 
@@ -464,6 +472,16 @@ export function normalizeLog(init: Loose<LogConfig> = {}, field = 'log', names: 
     events: expectInteger(init.events, at('events'), d.events, 0),
     retentionMs: expectDuration(init.retentionMs, at('retentionMs'), d.retentionMs),
   };
+}
+
+/** The one normaliser of `notifications.feed`; it needs an event log (`log.events` > 0) to keep the feed in. */
+export function normalizeFeed(init: Loose<FeedConfig> = {}, log: LogConfig, field = 'feed', names: FieldNames = 'code'): FeedConfig {
+  const at = namer(field, names);
+  const enabled = expectBoolean(init.enabled, at('enabled'), DEFAULTS.feed.enabled);
+  if (enabled && log.events === 0) {
+    throw new ConfigError(at('enabled'), 'the feed is kept in the event log, which log.events: 0 turns off; give log.events a bound above 0');
+  }
+  return { enabled };
 }
 
 /** Rules that match nothing: the default `ignore` and `include`. */

@@ -55,6 +55,7 @@ export class DeliveryRecorder {
   private failing = false;
   private readonly clock = new LogClock();
   private readonly listeners = new Set<(attempt: AttemptRecord) => void>();
+  private readonly feedListeners = new Set<() => void>();
   private readonly flushMs: number;
   private readonly bufferLimit: number;
   private lastErrorAt = -Infinity;
@@ -84,6 +85,24 @@ export class DeliveryRecorder {
     const at = Date.now();
     const seq = state === 'pending' ? this.clock.next(events.length, at) : 0;
     this.push({ kind: 'events', endpoint, state, events, seq, at }, events.length);
+  }
+
+  /**
+   * Records events the registry emitted for the pull feed (before any endpoint's filter).
+   * While a feed reader waits (`urgent`), they are written at once instead of in the next
+   * batch, so that a long poll hears of them without the batching delay.
+   */
+  feed(events: readonly Event[], urgent = false): void {
+    if (events.length === 0) return;
+    const at = Date.now();
+    this.push({ kind: 'feed', events, seq: this.clock.next(events.length, at), at }, events.length);
+    if (urgent && !this.failing) queueMicrotask(() => this.kick());
+  }
+
+  /** Calls `listener` after each write that added feed events; returns how to stop. */
+  onFeedWritten(listener: () => void): () => void {
+    this.feedListeners.add(listener);
+    return () => this.feedListeners.delete(listener);
   }
 
   /** Calls `listener` with each attempt recorded from now on; returns how to stop. */
@@ -157,6 +176,7 @@ export class DeliveryRecorder {
         await this.log.write(taken.map((t) => t.entry));
         this.failing = false;
         this.settle(taken[taken.length - 1].no);
+        if (taken.some((t) => t.entry.kind === 'feed')) for (const listener of this.feedListeners) listener();
       } catch (err) {
         this.failing = true;
         // Kept for the next try, ahead of what came meanwhile; the oldest go past the limit.
@@ -209,6 +229,7 @@ export class DeliveryRecorder {
     this.closed = true;
     clearTimeout(this.timer);
     this.listeners.clear();
+    this.feedListeners.clear();
     for (const w of this.waiters) w.resolve();
     this.waiters = [];
     await this.log.close();

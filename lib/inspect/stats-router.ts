@@ -3,6 +3,7 @@ import type { Notifications } from '../notifications';
 import { createConsolePage } from './console-page';
 import { requireAdmin, sameOriginJson, type AdminAuth } from './admin-auth';
 import { createConsoleApi, jsonErrors } from './console-api';
+import { createFeedRouter } from './feed-router';
 
 export interface StatsRouterOptions {
   /**
@@ -23,13 +24,16 @@ export interface StatsRouterOptions {
  * `POST /debug/notifications/deadletters/replay?endpoint=NAME` with `{"ids": [...]}`
  * (or `{}` to replay them all), and the console's JSON API and event stream under
  * `/debug/notifications/api`. Routes that change something take only JSON from this
- * origin. Serve them on an address only operators reach, with `auth` where others can.
+ * origin. With `notifications.feed.enabled`, also the pull feed at `GET /events`.
+ * Serve them on an address only operators reach, with `auth` where others can.
  */
 export function createStatsRouter(notifications: Notifications, options: StatsRouterOptions = {}): express.Router {
   const router = express.Router();
   // Only these paths: the router may be mounted on the registry's own app.
   const paths = ['/debug/vars', '/metrics', '/debug/notifications'];
+  if (notifications.feed) paths.push('/events');
   router.use(paths, requireAdmin(options.auth));
+  if (notifications.feed) router.use('/events', createFeedRouter(notifications));
 
   router.get('/debug/vars', (_req, res) => {
     res.json({ registry: { notifications: { endpoints: notifications.debugVars() } } });

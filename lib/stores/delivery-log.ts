@@ -1,4 +1,5 @@
 import type { Event } from '../model/event';
+import { eventTopic } from '../model/topic';
 
 /**
  * The delivery log: what the console shows of each endpoint's past. Two logs in one store:
@@ -7,7 +8,10 @@ import type { Event } from '../model/event';
  *   ids it carried, the attempt number, the HTTP status or the error, the latency and the
  *   first KiB of the answer), newest first, bounded per endpoint by count and age;
  * - the **event log**: every event an endpoint accepted, findable for the retention
- *   window by id, repository, digest, tag, action and state, with its attempts.
+ *   window by id, repository, digest, tag, action and state, with its attempts;
+ *
+ * and beside them the **feed**: every event the registry emitted, oldest first, for the
+ * pull feed (`GET /events`), with the cursors of its named consumers.
  *
  * A log is kept in the endpoint's store kind (memory, SQLite, Redis); with Redis every
  * replica writes to and reads from the same log. Writes come in batches from a
@@ -28,6 +32,27 @@ export interface DeliveryLog {
   eventAttempts(endpoint: string, eventId: string): Promise<AttemptRecord[]>;
   /** Removes what is older than the retention window (writes also do it, now and then). */
   trim(): Promise<void>;
+  /**
+   * The pull feed's log, oldest first: up to `limit` events after position `after` (a
+   * feed seq; from the oldest retained when absent) whose topic is in `topics` (every
+   * topic when absent), reading at most `scan` rows. `last` is the last row read, matched
+   * or not, so that the next read goes on from it.
+   */
+  feedRead(after: number | undefined, limit: number, topics: ReadonlySet<string> | undefined, scan: number): Promise<FeedScan>;
+  /** The feed seq of the event with this id, while it is retained. */
+  feedSeq(eventId: string): Promise<number | undefined>;
+  /** The oldest and newest events the feed retains. */
+  feedBounds(): Promise<{ oldest?: FeedMark; newest?: FeedMark }>;
+  /**
+   * Calls `listener` soon after any process sharing this log adds events to the feed (a
+   * hint: readers still look at the log now and then, as one may be missed). Absent where
+   * only this process writes, or where the log can only be polled. Returns how to stop.
+   */
+  watchFeed?(listener: () => void): () => void;
+  /** The cursor (an event id) a named feed consumer acknowledged last, if any. */
+  consumerCursor(name: string): Promise<string | undefined>;
+  /** Saves a named consumer's cursor; `undefined` forgets it. */
+  setConsumerCursor(name: string, cursor: string | undefined): Promise<void>;
   /** Checks the store can be used; rejects with StoreOpenError naming it. */
   open?(): Promise<void>;
   close(): Promise<void>;
@@ -78,8 +103,36 @@ export interface LoggedEvent {
   event: Event;
 }
 
-/** What a recorder hands a log, in order. */
+/** A place in the pull feed's log: an event's feed seq and id. */
+export interface FeedMark {
+  seq: number;
+  id: string;
+}
+
+/** One event of the pull feed as a log keeps it: its topic and its JSON, ready to send. */
+export interface FeedItem extends FeedMark {
+  topic: string;
+  /** `JSON.stringify(event)`. */
+  body: string;
+}
+
+/** What one read of the feed found. */
+export interface FeedScan {
+  /** The events that matched, oldest first. */
+  events: FeedItem[];
+  /** The last row read (matched or not); absent when there was none after the position. */
+  last?: FeedMark;
+}
+
+/**
+ * What a recorder hands a log, in order. A `feed` entry adds every event the registry
+ * emitted to the pull feed's log: kept apart from the endpoints' event logs, bounded by
+ * the same `events` count and retention window. A log gives each such event a seq above
+ * every seq it already holds (`seq` is only the lowest it may take), so that readers of a
+ * log shared by replicas see events appear in seq order and a cursor never skips one.
+ */
 export type LogEntry =
+  | { kind: 'feed'; events: readonly Event[]; seq: number; at: number }
   | { kind: 'attempt'; attempt: AttemptRecord }
   | {
       kind: 'events';
@@ -177,6 +230,11 @@ export function matches(e: LoggedEvent, q: EventQuery): boolean {
     (q.action === undefined || e.event.action === q.action) &&
     (q.state === undefined || e.state === q.state)
   );
+}
+
+/** A feed event as logs keep it. */
+export function feedItem(event: Event, seq: number): FeedItem {
+  return { seq, id: event.id, topic: eventTopic(event), body: JSON.stringify(event) };
 }
 
 /** Most attempt ids an event's log entry remembers. */

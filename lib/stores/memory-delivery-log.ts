@@ -1,8 +1,13 @@
 import { DEFAULTS } from '../config/defaults';
+import type { Event } from '../model/event';
 import {
   ATTEMPTS_PER_EVENT,
+  feedItem,
   idAt,
   matches,
+  type FeedItem,
+  type FeedMark,
+  type FeedScan,
   parseCursor,
   type AttemptRecord,
   type DeliveryLog,
@@ -30,6 +35,10 @@ export class MemoryDeliveryLog implements DeliveryLog {
   readonly description = 'memory';
   private readonly limits: DeliveryLogLimits;
   private readonly byEndpoint = new Map<string, EndpointLog>();
+  /** The pull feed's events, by seq; and their seqs by id. */
+  private feed: FeedItem[] = [];
+  private readonly feedIds = new Map<string, number>();
+  private readonly consumers = new Map<string, string>();
 
   constructor(limits: Partial<DeliveryLogLimits> = {}) {
     this.limits = {
@@ -47,6 +56,10 @@ export class MemoryDeliveryLog implements DeliveryLog {
 
   async write(entries: readonly LogEntry[]): Promise<void> {
     for (const entry of entries) {
+      if (entry.kind === 'feed') {
+        this.addToFeed(entry.events, entry.seq);
+        continue;
+      }
       if (entry.kind === 'attempt') {
         const a = entry.attempt;
         const log = this.of(a.endpoint);
@@ -138,6 +151,61 @@ export class MemoryDeliveryLog implements DeliveryLog {
 
   async close(): Promise<void> {}
 
+  async feedRead(after: number | undefined, limit: number, topics: ReadonlySet<string> | undefined, scan: number): Promise<FeedScan> {
+    const from = Math.max(after === undefined ? -Infinity : after + 1, this.cutoff());
+    // The first index at or past `from`: the feed is sorted by seq.
+    let lo = 0;
+    let hi = this.feed.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.feed[mid].seq < from) lo = mid + 1;
+      else hi = mid;
+    }
+    const events: FeedItem[] = [];
+    let last: FeedMark | undefined;
+    for (let i = lo; i < this.feed.length && i - lo < scan && events.length < limit; i++) {
+      const item = this.feed[i];
+      last = { seq: item.seq, id: item.id };
+      if (!topics || topics.has(item.topic)) events.push(item);
+    }
+    return { events, last };
+  }
+
+  async feedSeq(eventId: string): Promise<number | undefined> {
+    const seq = this.feedIds.get(eventId);
+    return seq !== undefined && seq >= this.cutoff() ? seq : undefined;
+  }
+
+  async feedBounds(): Promise<{ oldest?: FeedMark; newest?: FeedMark }> {
+    this.trimOld();
+    const mark = (item: FeedItem | undefined) => item && { seq: item.seq, id: item.id };
+    return { oldest: mark(this.feed[0]), newest: mark(this.feed[this.feed.length - 1]) };
+  }
+
+  async consumerCursor(name: string): Promise<string | undefined> {
+    return this.consumers.get(name);
+  }
+
+  async setConsumerCursor(name: string, cursor: string | undefined): Promise<void> {
+    if (cursor === undefined) this.consumers.delete(name);
+    else this.consumers.set(name, cursor);
+  }
+
+  private addToFeed(events: readonly Event[], lowest: number): void {
+    if (this.limits.events === 0) return;
+    let seq = Math.max(lowest, (this.feed[this.feed.length - 1]?.seq ?? 0) + 1);
+    for (const event of events) {
+      if (this.feedIds.has(event.id)) continue;
+      this.feed.push(feedItem(event, seq));
+      this.feedIds.set(event.id, seq++);
+    }
+    if (this.feed.length > this.limits.events) this.dropFeed(this.feed.length - this.limits.events);
+  }
+
+  private dropFeed(n: number): void {
+    for (const item of this.feed.splice(0, n)) this.feedIds.delete(item.id);
+  }
+
   private cutoff(): number {
     return idAt(Date.now() - this.limits.retentionMs);
   }
@@ -153,6 +221,9 @@ export class MemoryDeliveryLog implements DeliveryLog {
         log.events.delete(id);
       }
     }
+    let old = 0;
+    while (old < this.feed.length && this.feed[old].seq < cutoff) old++;
+    if (old > 0) this.dropFeed(old);
   }
 }
 

@@ -5,6 +5,7 @@ import type { Event } from '../model/event';
 import { redisDriver } from './drivers';
 import {
   ATTEMPTS_PER_EVENT,
+  feedItem,
   idAt,
   matches,
   parseCursor,
@@ -13,6 +14,9 @@ import {
   type DeliveryLogLimits,
   type EventQuery,
   type EventState,
+  type FeedItem,
+  type FeedMark,
+  type FeedScan,
   type LogEntry,
   type LoggedEvent,
   type Page,
@@ -93,7 +97,60 @@ for i = 1, #gone, 500 do
 end
 return #gone`;
 
+/**
+ * Keeps the feed (KEYS[1], members `<id> <topic> <json>` scored by seq; KEYS[2] the seq
+ * of each id) within the count limit (ARGV[1]) and the retention window (ARGV[2], a seq).
+ */
+const FEED_TRIM_LUA = `
+local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2])
+local over = redis.call('ZCARD', KEYS[1]) - #gone - tonumber(ARGV[1])
+if over > 0 then
+  for _, m in ipairs(redis.call('ZRANGE', KEYS[1], #gone, #gone + over - 1)) do gone[#gone + 1] = m end
+end
+for i = 1, #gone, 500 do
+  local members, ids = {}, {}
+  for j = i, math.min(i + 499, #gone) do
+    members[#members + 1] = gone[j]
+    ids[#ids + 1] = string.sub(gone[j], 1, string.find(gone[j], ' ', 1, true) - 1)
+  end
+  redis.call('ZREM', KEYS[1], unpack(members))
+  redis.call('HDEL', KEYS[2], unpack(ids))
+end`;
+
+/**
+ * Adds events to the feed (ARGV: limit, cutoff, ttl ms, lowest seq, then id, topic, json
+ * per event). Each takes a seq above every seq the feed holds, given here, in one step:
+ * so replicas writing at once never make a seq appear below one a reader has passed.
+ * Seqs are formatted by hand: Lua would print a 16-digit number with 14 digits.
+ */
+const FEED_ADD = `
+local seq = tonumber(ARGV[4])
+local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if top[2] and tonumber(top[2]) >= seq then seq = tonumber(top[2]) + 1 end
+local added = 0
+for i = 5, #ARGV, 3 do
+  local s = string.format('%.0f', seq)
+  if redis.call('HSETNX', KEYS[2], ARGV[i], s) == 1 then
+    redis.call('ZADD', KEYS[1], s, ARGV[i] .. ' ' .. ARGV[i + 1] .. ' ' .. ARGV[i + 2])
+    seq = seq + 1
+    added = added + 1
+  end
+end
+${FEED_TRIM_LUA}
+if added > 0 then redis.call('PUBLISH', KEYS[1] .. ':written', '') end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return 1`;
+
+const FEED_TRIM = `${FEED_TRIM_LUA}
+return 1`;
+
+/** Rows of the feed read per round trip when topics filter them. */
+const FEED_CHUNK = 500;
+
 type LogClient = Redis & {
+  feedAdd(feed: string, ids: string, ...args: (string | number)[]): Promise<number>;
+  feedTrim(feed: string, ids: string, limit: number, cutoff: number): Promise<number>;
   logAddEvent(key: string, seq: number, state: string, attempts: number, aids: string, body: string, ttlMs: number): Promise<number>;
   logCountAttempt(key: string, attemptId: string, keep: number): Promise<number>;
   logSetState(key: string, state: string): Promise<number>;
@@ -104,7 +161,10 @@ type LogClient = Redis & {
  * The delivery log in Redis, shared by every replica: what one writes, any reads. Per
  * endpoint a sorted set of attempts (scored by id) and a sorted set of event ids (scored
  * by seq) over one hash per event; sorted sets by digest and by repository index every
- * endpoint's events. Every key expires after the retention window when nothing touches it.
+ * endpoint's events. The pull feed is one sorted set of `<id> <topic> <json>` by seq, a
+ * hash of seqs by id and a hash of consumers' cursors; its writes are published on
+ * `<prefix>:log:feed:written`. Every key expires after the retention window when nothing
+ * touches it.
  */
 export class RedisDeliveryLog implements DeliveryLog {
   readonly description: string;
@@ -113,6 +173,9 @@ export class RedisDeliveryLog implements DeliveryLog {
   private readonly limits: DeliveryLogLimits;
   private readonly base: string;
   private readonly connectTimeoutMs: number;
+  /** A connection of its own that hears of feed writes (`watchFeed`), once one is asked for. */
+  private subscriber?: Redis;
+  private readonly feedWatchers = new Set<() => void>();
   /** Endpoints this process wrote for: `trim()` looks after them. */
   private readonly seen = new Set<string>();
   private closed = false;
@@ -136,6 +199,8 @@ export class RedisDeliveryLog implements DeliveryLog {
     client.defineCommand('logSetState', { numberOfKeys: 1, lua: SET_STATE });
     client.defineCommand('logAddEvent', { numberOfKeys: 1, lua: ADD_EVENT });
     client.defineCommand('logTrimEvents', { numberOfKeys: 1, lua: TRIM_EVENTS });
+    client.defineCommand('feedAdd', { numberOfKeys: 2, lua: FEED_ADD });
+    client.defineCommand('feedTrim', { numberOfKeys: 2, lua: FEED_TRIM });
     this.client = client as LogClient;
     this.description = `redis log ${this.base}`;
     const url = options.url ? new URL(options.url) : undefined;
@@ -147,6 +212,9 @@ export class RedisDeliveryLog implements DeliveryLog {
   private eventKey = (endpoint: string, id: string) => `${this.base}:e:${endpoint}:${id}`;
   private digestKey = (digest: string) => `${this.base}:digest:${digest}`;
   private repositoryKey = (repository: string) => `${this.base}:repo:${repository}`;
+  private readonly feedKey = () => `${this.base}:feed`;
+  private readonly feedIdsKey = () => `${this.base}:feed:ids`;
+  private readonly consumersKey = () => `${this.base}:feed:consumers`;
 
   async open(): Promise<void> {
     if (this.closed) throw new StoreClosedError(this.description, 'open');
@@ -174,6 +242,16 @@ export class RedisDeliveryLog implements DeliveryLog {
     // command, since a quick delivery puts the whole life of an event in one batch.
     const fresh = new Map<string, { seq: number; endpoint: string; event: Event; state: EventState; attempts: number; aids: string[] }>();
     for (const entry of entries) {
+      if (entry.kind === 'feed') {
+        if (maxEvents === 0 || entry.events.length === 0) continue;
+        const args: (string | number)[] = [maxEvents, cutoff, retentionMs, entry.seq];
+        for (const e of entry.events) {
+          const item = feedItem(e, 0);
+          args.push(item.id, item.topic, item.body);
+        }
+        batch.feedAdd(this.feedKey(), this.feedIdsKey(), ...args);
+        continue;
+      }
       if (entry.kind === 'attempt') {
         const a = entry.attempt;
         this.seen.add(a.endpoint);
@@ -332,13 +410,88 @@ export class RedisDeliveryLog implements DeliveryLog {
       batch.zremrangebyscore(this.attemptsKey(ep), '-inf', `(${cutoff}`);
       batch.logTrimEvents(this.eventsKey(ep), this.limits.events, cutoff, `${this.base}:e:${ep}:`);
     }
+    batch.feedTrim(this.feedKey(), this.feedIdsKey(), this.limits.events, cutoff);
     await batch.exec();
+  }
+
+  async feedRead(after: number | undefined, limit: number, topics: ReadonlySet<string> | undefined, scan: number): Promise<FeedScan> {
+    this.assertOpen('read the feed of');
+    let from = Math.max(after ?? -1, idAt(Date.now() - this.limits.retentionMs) - 1);
+    const events: FeedItem[] = [];
+    let last: FeedMark | undefined;
+    let scanned = 0;
+    const chunk = topics ? Math.max(limit, FEED_CHUNK) : limit;
+    while (events.length < limit && scanned < scan) {
+      const rows = await this.client.zrangebyscore(this.feedKey(), `(${from}`, '+inf', 'WITHSCORES', 'LIMIT', 0, Math.min(chunk, scan - scanned));
+      for (let i = 0; i < rows.length; i += 2) {
+        const item = parseFeedMember(rows[i], Number(rows[i + 1]));
+        scanned++;
+        last = { seq: item.seq, id: item.id };
+        from = item.seq;
+        if (!topics || topics.has(item.topic)) events.push(item);
+        if (events.length === limit) break;
+      }
+      if (rows.length < 2 * chunk) break;
+    }
+    return { events, last };
+  }
+
+  async feedSeq(eventId: string): Promise<number | undefined> {
+    this.assertOpen('read the feed of');
+    const seq = await this.client.hget(this.feedIdsKey(), eventId);
+    return seq !== null && Number(seq) >= idAt(Date.now() - this.limits.retentionMs) ? Number(seq) : undefined;
+  }
+
+  async feedBounds(): Promise<{ oldest?: FeedMark; newest?: FeedMark }> {
+    this.assertOpen('read the feed of');
+    const cutoff = idAt(Date.now() - this.limits.retentionMs);
+    const read = this.client.pipeline();
+    read.zrangebyscore(this.feedKey(), cutoff, '+inf', 'WITHSCORES', 'LIMIT', 0, 1);
+    read.zrevrangebyscore(this.feedKey(), '+inf', cutoff, 'WITHSCORES', 'LIMIT', 0, 1);
+    const [[e1, oldest], [e2, newest]] = ((await read.exec()) ?? []) as [Error | null, string[]][];
+    if (e1 || e2) throw e1 ?? e2;
+    const mark = (row: string[]): FeedMark | undefined => {
+      if (row.length < 2) return undefined;
+      return { seq: Number(row[1]), id: row[0].slice(0, row[0].indexOf(' ')) };
+    };
+    return { oldest: mark(oldest), newest: mark(newest) };
+  }
+
+  async consumerCursor(name: string): Promise<string | undefined> {
+    this.assertOpen('read a consumer of');
+    return (await this.client.hget(this.consumersKey(), name)) ?? undefined;
+  }
+
+  async setConsumerCursor(name: string, cursor: string | undefined): Promise<void> {
+    this.assertOpen('save a consumer in');
+    if (cursor === undefined) {
+      await this.client.hdel(this.consumersKey(), name);
+      return;
+    }
+    await this.client.pipeline().hset(this.consumersKey(), name, cursor).pexpire(this.consumersKey(), this.limits.retentionMs).exec();
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.feedWatchers.clear();
+    this.subscriber?.disconnect();
     if (this.ownsClient) this.client.disconnect();
+  }
+
+  /** Hears of every replica's feed writes through a Redis channel the write publishes to. */
+  watchFeed(listener: () => void): () => void {
+    this.feedWatchers.add(listener);
+    if (!this.subscriber && !this.closed) {
+      const subscriber = (this.subscriber = this.client.duplicate());
+      // A lost connection only delays readers: they also poll the log. The client reconnects and subscribes again.
+      subscriber.on('error', () => undefined);
+      subscriber.on('message', () => {
+        for (const watcher of this.feedWatchers) watcher();
+      });
+      subscriber.subscribe(`${this.feedKey()}:written`).catch(() => undefined);
+    }
+    return () => this.feedWatchers.delete(listener);
   }
 
   private decode(endpoint: string, hash: Record<string, string> | null): LoggedEvent | undefined {
@@ -355,4 +508,11 @@ export class RedisDeliveryLog implements DeliveryLog {
   private assertOpen(operation: string): void {
     if (this.closed) throw new StoreClosedError(this.description, `${operation} the delivery log`);
   }
+}
+
+/** A feed member, `<id> <topic> <json>`, as an item. */
+function parseFeedMember(member: string, seq: number): FeedItem {
+  const a = member.indexOf(' ');
+  const b = member.indexOf(' ', a + 1);
+  return { seq, id: member.slice(0, a), topic: member.slice(a + 1, b), body: member.slice(b + 1) };
 }

@@ -4,6 +4,7 @@ import { decodeEvent } from '../codec/envelope';
 import type { Event } from '../model/event';
 import {
   ATTEMPTS_PER_EVENT,
+  feedItem,
   idAt,
   parseCursor,
   type AttemptRecord,
@@ -11,6 +12,9 @@ import {
   type DeliveryLogLimits,
   type EventQuery,
   type EventState,
+  type FeedItem,
+  type FeedMark,
+  type FeedScan,
   type LogEntry,
   type LoggedEvent,
   type Page,
@@ -61,6 +65,8 @@ export class SqliteDeliveryLog implements DeliveryLog {
   /** Rows per endpoint, counted once and then kept up to date, so the count bound costs no scan. */
   private readonly counts = { attempts: new Map<string, number>(), events: new Map<string, number>() };
   private trimmedAt = 0;
+  /** Rows in the feed, once counted. */
+  private feedCount?: number;
   private readonly searches = new Map<string, Database.Statement>();
   /** Every endpoint with rows in the file, once read. */
   private known?: Set<string>;
@@ -100,6 +106,17 @@ export class SqliteDeliveryLog implements DeliveryLog {
       CREATE INDEX IF NOT EXISTS log_events_by_endpoint ON log_events (endpoint, seq);
       CREATE INDEX IF NOT EXISTS log_events_by_digest ON log_events (digest, seq) WHERE digest IS NOT NULL;
       CREATE INDEX IF NOT EXISTS log_events_by_repository ON log_events (repository, seq) WHERE repository IS NOT NULL;
+      CREATE TABLE IF NOT EXISTS log_feed (
+        seq INTEGER PRIMARY KEY,
+        event_id TEXT NOT NULL UNIQUE,
+        topic TEXT NOT NULL,
+        body TEXT NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS log_consumers (
+        name TEXT PRIMARY KEY,
+        cursor TEXT NOT NULL,
+        at INTEGER NOT NULL
+      ) WITHOUT ROWID;
     `);
     const keep = ATTEMPTS_PER_EVENT;
     this.stmt = {
@@ -132,6 +149,19 @@ export class SqliteDeliveryLog implements DeliveryLog {
       attemptById: this.db.prepare('SELECT body FROM log_attempts WHERE endpoint = ? AND id = ?'),
       eventById: this.db.prepare('SELECT seq, endpoint, state, attempts, body FROM log_events WHERE event_id = ? AND endpoint = ? AND seq >= ?'),
       attemptIdsOf: this.db.prepare('SELECT attempt_ids FROM log_events WHERE event_id = ? AND endpoint = ?'),
+      feedMax: this.db.prepare('SELECT max(seq) AS seq FROM log_feed'),
+      feedInsert: this.db.prepare('INSERT OR IGNORE INTO log_feed (seq, event_id, topic, body) VALUES (@seq, @id, @topic, @body)'),
+      feedCount: this.db.prepare('SELECT count(*) AS n FROM log_feed'),
+      feedDropOldest: this.db.prepare('DELETE FROM log_feed WHERE seq IN (SELECT seq FROM log_feed ORDER BY seq LIMIT ?)'),
+      feedDropOld: this.db.prepare('DELETE FROM log_feed WHERE seq < ?'),
+      feedPage: this.db.prepare('SELECT seq, event_id AS id, topic, body FROM log_feed WHERE seq > ? ORDER BY seq LIMIT ?'),
+      feedSeq: this.db.prepare('SELECT seq FROM log_feed WHERE event_id = ? AND seq >= ?'),
+      feedOldest: this.db.prepare('SELECT seq, event_id AS id FROM log_feed WHERE seq >= ? ORDER BY seq LIMIT 1'),
+      feedNewest: this.db.prepare('SELECT seq, event_id AS id FROM log_feed WHERE seq >= ? ORDER BY seq DESC LIMIT 1'),
+      consumerGet: this.db.prepare('SELECT cursor FROM log_consumers WHERE name = ?'),
+      consumerSet: this.db.prepare('INSERT INTO log_consumers (name, cursor, at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET cursor = excluded.cursor, at = excluded.at'),
+      consumerDelete: this.db.prepare('DELETE FROM log_consumers WHERE name = ?'),
+      consumersDropOld: this.db.prepare('DELETE FROM log_consumers WHERE at < ?'),
     };
     this.writeAll = this.db.transaction((entries: readonly LogEntry[]) => {
       const added = { attempts: new Map<string, number>(), events: new Map<string, number>() };
@@ -141,7 +171,9 @@ export class SqliteDeliveryLog implements DeliveryLog {
       // insert, since a quick delivery puts the whole life of an event in one batch.
       const fresh = new Map<string, NewRow>();
       for (const entry of entries) {
-        if (entry.kind === 'attempt') {
+        if (entry.kind === 'feed') {
+          if (logEvents) this.addToFeed(entry.events, entry.seq);
+        } else if (entry.kind === 'attempt') {
           const a = entry.attempt;
           if (this.limits.attempts > 0) {
             this.stmt.insertAttempt.run(a.endpoint, Number(a.id), JSON.stringify(a));
@@ -193,6 +225,22 @@ export class SqliteDeliveryLog implements DeliveryLog {
     });
   }
 
+  /**
+   * Adds events to the feed, each with a seq above every seq in the file (another process
+   * may have written since), so that a reader never sees a seq appear below one it read.
+   */
+  private addToFeed(events: readonly Event[], lowest: number): void {
+    let seq = Math.max(lowest, ((this.stmt.feedMax.get() as { seq: number | null }).seq ?? 0) + 1);
+    let added = 0;
+    for (const event of events) {
+      const item = feedItem(event, seq);
+      if (this.stmt.feedInsert.run(item).changes > 0) seq++, added++;
+    }
+    this.feedCount = (this.feedCount ?? (this.stmt.feedCount.get() as { n: number }).n - added) + added;
+    const over = this.feedCount - this.limits.events;
+    if (over > 0) this.feedCount -= this.stmt.feedDropOldest.run(over).changes;
+  }
+
   /** Keeps the count of an endpoint's rows at most its limit, deleting the oldest. */
   private bound(table: 'attempts' | 'events', endpoint: string, added: number): void {
     const counts = this.counts[table];
@@ -218,6 +266,10 @@ export class SqliteDeliveryLog implements DeliveryLog {
       if (a > 0 && this.counts.attempts.has(endpoint)) this.counts.attempts.set(endpoint, this.counts.attempts.get(endpoint)! - a);
       if (e > 0 && this.counts.events.has(endpoint)) this.counts.events.set(endpoint, this.counts.events.get(endpoint)! - e);
     }
+    const f = this.stmt.feedDropOld.run(cutoff).changes;
+    if (this.feedCount !== undefined) this.feedCount -= f;
+    // A consumer silent for the retention window has nothing left to read after its cursor.
+    this.stmt.consumersDropOld.run(Date.now() - this.limits.retentionMs);
   }
 
   /**
@@ -307,6 +359,50 @@ export class SqliteDeliveryLog implements DeliveryLog {
     if (this.closed) return;
     this.closed = true;
     this.db.close();
+  }
+
+  async feedRead(after: number | undefined, limit: number, topics: ReadonlySet<string> | undefined, scan: number): Promise<FeedScan> {
+    this.assertOpen('read the feed of');
+    let from = Math.max(after ?? -1, this.cutoff() - 1);
+    const events: FeedItem[] = [];
+    let last: FeedMark | undefined;
+    let scanned = 0;
+    // Without topics every row read is on the page; with them, rows are read in chunks.
+    const chunk = topics ? Math.max(limit, 500) : limit;
+    while (events.length < limit && scanned < scan) {
+      const rows = this.stmt.feedPage.all(from, Math.min(chunk, scan - scanned)) as FeedItem[];
+      for (const row of rows) {
+        scanned++;
+        last = { seq: row.seq, id: row.id };
+        from = row.seq;
+        if (!topics || topics.has(row.topic)) events.push(row);
+        if (events.length === limit) break;
+      }
+      if (rows.length < chunk) break;
+    }
+    return { events, last };
+  }
+
+  async feedSeq(eventId: string): Promise<number | undefined> {
+    this.assertOpen('read the feed of');
+    return (this.stmt.feedSeq.get(eventId, this.cutoff()) as { seq: number } | undefined)?.seq;
+  }
+
+  async feedBounds(): Promise<{ oldest?: FeedMark; newest?: FeedMark }> {
+    this.assertOpen('read the feed of');
+    const cutoff = this.cutoff();
+    return { oldest: this.stmt.feedOldest.get(cutoff) as FeedMark | undefined, newest: this.stmt.feedNewest.get(cutoff) as FeedMark | undefined };
+  }
+
+  async consumerCursor(name: string): Promise<string | undefined> {
+    this.assertOpen('read a consumer of');
+    return (this.stmt.consumerGet.get(name) as { cursor: string } | undefined)?.cursor;
+  }
+
+  async setConsumerCursor(name: string, cursor: string | undefined): Promise<void> {
+    this.assertOpen('save a consumer in');
+    if (cursor === undefined) this.stmt.consumerDelete.run(name);
+    else this.stmt.consumerSet.run(name, cursor, Date.now());
   }
 
   /** A search's statement, prepared once per shape of query. */

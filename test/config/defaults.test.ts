@@ -50,6 +50,7 @@ const DOCUMENTED: [field: string, defaultPath: string, duration: boolean][] = [
   ['limit', 'receiver.limit', false],
   ['toleranceSec', 'receiver.toleranceSec', false],
   ['deduplicator.windowMs', 'deduplicator.windowMs', false],
+  ['feed.enabled', 'feed.enabled', false],
 ];
 
 /** Defaults that are none of their own: they follow another field, as the README says. */

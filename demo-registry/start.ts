@@ -65,7 +65,7 @@ async function run(): Promise<void> {
   console.error(
     [
       `registry on ${registry.url} (user ${DEMO_USER.name}, password ${DEMO_USER.password}), receiver on http://127.0.0.1:${RECEIVER_PORT}/`,
-      registry.debugUrl ? `stats: ${registry.debugUrl}/debug/vars and ${registry.debugUrl}/metrics` : '',
+      registry.debugUrl ? `console: ${registry.debugUrl}/debug/notifications · stats: ${registry.debugUrl}/debug/vars, ${registry.debugUrl}/metrics · feed: ${registry.debugUrl}/events` : '',
       'push an image, and watch the events below:',
       `  skopeo copy --dest-tls-verify=false --dest-creds ${DEMO_USER.name}:${DEMO_USER.password} oci:${SAMPLE}:v1 docker://${host}/demo/app:v1`,
       'Ctrl-C stops both.',

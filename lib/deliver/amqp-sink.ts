@@ -54,12 +54,15 @@ export class AmqpSink extends BrokerSink<AmqpLink> {
       timeout: remainingMs(deadline, DEFAULTS.endpoint.timeoutMs),
       clientProperties: { connection_name: DEFAULTS.http.userAgent },
     });
+    // At once: a connection cut while the channel opens emits its error before the channel
+    // is there, and an error without a listener would be thrown out of the process. Errors
+    // also arrive as failed confirmations (or as the rejected channel open).
+    model.on('error', () => undefined);
     try {
       const channel = await model.createConfirmChannel();
       const link: AmqpLink = { channel, returned: new Set(), close: () => model.close() };
       const gone = () => this.lost(link);
-      // Errors also arrive as failed confirmations; without listeners they would be thrown.
-      model.on('error', () => undefined).on('close', gone);
+      model.on('close', gone);
       channel.on('error', (err: Error) => (link.failure = err)).on('close', gone);
       channel.on('return', (msg: Message) => {
         if (typeof msg.properties.messageId === 'string') link.returned.add(msg.properties.messageId);

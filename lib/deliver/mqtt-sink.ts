@@ -54,6 +54,9 @@ export class MqttSink extends BrokerSink<MqttLink> {
       connectTimeout: remainingMs(deadline, DEFAULTS.endpoint.timeoutMs),
     });
     const link: MqttLink = { client, close: () => client.endAsync(true) };
+    // Always listened to: a second error (after the first failed the connect) must not be
+    // thrown out of the process. Errors reach the writer as failed connects and publishes.
+    client.on('error', () => undefined);
     return new Promise<MqttLink>((resolve, reject) => {
       const fail = (err?: Error) => {
         client.removeListener('connect', ok);
@@ -62,7 +65,6 @@ export class MqttSink extends BrokerSink<MqttLink> {
       };
       const ok = () => {
         client.removeListener('error', fail).removeListener('close', fail);
-        client.on('error', () => undefined);
         client.on('close', () => this.lost(link));
         resolve(link);
       };

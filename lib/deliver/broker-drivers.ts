@@ -2,7 +2,7 @@ import type * as NatsTransport from '@nats-io/transport-node';
 import type * as NatsJetStream from '@nats-io/jetstream';
 import type * as Amqplib from 'amqplib';
 import type * as Mqtt from 'mqtt';
-import { MissingDriverError } from '../stores/drivers';
+import { loadOptionalPackage } from '../stores/drivers';
 
 /**
  * The broker clients are optional peer dependencies, as the store drivers are: only an
@@ -11,16 +11,7 @@ import { MissingDriverError } from '../stores/drivers';
  * alone takes a third of a second to load). A missing one throws `MissingDriverError`
  * naming the package to install and the endpoint URL that needed it.
  */
-function load<T>(packageName: string, neededBy: string): T {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require(packageName) as T;
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === 'MODULE_NOT_FOUND' && e.message.includes(`'${packageName}'`)) throw new MissingDriverError(packageName, neededBy);
-    throw err;
-  }
-}
+const load = loadOptionalPackage;
 
 /** A NATS client connection. */
 export type NatsConnection = Awaited<ReturnType<typeof NatsTransport.connect>>;

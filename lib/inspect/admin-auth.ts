@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { loadOptionalPackage } from '../stores/drivers';
 
 /**
  * Credentials the stats routes require: an htpasswd file of bcrypt entries (`htpasswd -B`,
@@ -22,13 +23,8 @@ type BcryptCompare = (password: string, hash: string) => Promise<boolean>;
 
 /** bcryptjs, loaded on first use: only a router given an htpasswd file needs it. */
 function bcryptCompare(): BcryptCompare {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const mod = require('bcryptjs') as { compare: BcryptCompare; default?: { compare: BcryptCompare } };
-    return (mod.default ?? mod).compare;
-  } catch {
-    throw new Error('createStatsRouter: auth.htpasswd needs the package bcryptjs, which is not installed: npm install bcryptjs');
-  }
+  const mod = loadOptionalPackage<{ compare: BcryptCompare; default?: { compare: BcryptCompare } }>('bcryptjs', 'createStatsRouter: auth.htpasswd');
+  return (mod.default ?? mod).compare;
 }
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest();

@@ -17,9 +17,14 @@ export class MissingDriverError extends Error {
   }
 }
 
-function load<T>(packageName: string, neededBy: string): T {
+/**
+ * Loads an optional peer dependency on first use, so that a registry that does not use
+ * what needs it never needs the package; a missing one throws MissingDriverError naming
+ * the package and what needed it. The stores, the broker sinks and htpasswd checks load
+ * their clients through it.
+ */
+export function loadOptionalPackage<T>(packageName: string, neededBy: string): T {
   try {
-    // Loaded on first use, so that a registry without this store never needs the package.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     return require(packageName) as T;
   } catch (err) {
@@ -31,11 +36,11 @@ function load<T>(packageName: string, neededBy: string): T {
 
 /** The `better-sqlite3` Database class. */
 export function sqliteDriver(neededBy = 'the sqlite store'): typeof BetterSqlite3 {
-  return load<typeof BetterSqlite3>('better-sqlite3', neededBy);
+  return loadOptionalPackage<typeof BetterSqlite3>('better-sqlite3', neededBy);
 }
 
 /** The `ioredis` client class. */
 export function redisDriver(neededBy = 'the redis store'): typeof IORedis {
-  const mod = load<typeof IORedis & { default?: typeof IORedis }>('ioredis', neededBy);
+  const mod = loadOptionalPackage<typeof IORedis & { default?: typeof IORedis }>('ioredis', neededBy);
   return mod.default ?? mod;
 }

@@ -167,7 +167,8 @@ export class Queue implements Sink {
    */
   async write(events: readonly Event[]): Promise<void> {
     if (this.closing) throw new ClosedSinkError('queue');
-    if (this.broken) throw this.broken;
+    // A halted queue still hands writes to its store: a spool in front of a damaged store
+    // keeps them on disk (or refuses them, so the request fails); a bare store rejects.
     if (events.length === 0) return;
     try {
       await this.store.append(events);

@@ -317,12 +317,11 @@ export class RedisStore implements QueueStore {
           ? await this.read(this.client, max, '>')
           : await this.blockingRead(max, Math.max(1, Math.min(remaining, this.claimIdleMs)), signal);
       if (this.closed) return [];
-      if (fresh.events.length > 0) {
-        // Entries that went idle while we waited are older than any new one: they go
-        // first, and the new ones follow from our pending list on the next turn.
-        if ((await this.reclaim(max)) === 0) return fresh.events;
-        continue;
-      }
+      // New entries are handed out from our pending list, on the next turn, with what is
+      // older: entries of consumers that went idle while we waited, and entries a read
+      // whose answer was lost gave us (the client sends a read again when it reconnects,
+      // and Redis answers the second with newer entries).
+      if (fresh.events.length > 0) continue;
       if (fresh.entries > 0) continue;
       if (remaining <= 0 || signal.aborted) return [];
     }

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { ActorRecord, SourceRecord } from '../model/event';
 import type { Sink } from '../deliver/sink';
-import { Bridge, urlBuilderFor } from './bridge';
+import { Bridge, urlBuilderFor, type UrlBuilder } from './bridge';
 import { HeldEvents } from './held-events';
 import { defaultActor, requestBaseUrl, requestRecord } from './request-record';
 
@@ -47,6 +47,8 @@ export interface Emitter {
 /** The per-request half of the pipeline: a Bridge per request, its events held until the outcome. */
 export function createEmitter(options: EmitOptions): Emitter {
   const { source } = options;
+  // Not a property of the request: Express gives each request object a map of its own, so
+  // a property added to one costs V8 a new map, far more than a weak entry.
   const bridges = new WeakMap<IncomingMessage, Bridge>();
   // `/prefix/` and `prefix` alike become `/prefix`; no prefix is ''.
   const prefix = (options.pathPrefix ?? '').replace(/^\/*/, '/').replace(/\/+$/, '');
@@ -54,20 +56,31 @@ export function createEmitter(options: EmitOptions): Emitter {
   const fixedUrls = fixedBase !== undefined ? urlBuilderFor(fixedBase + prefix) : undefined;
   const resolveActor = options.actor ?? ((req: Request) => defaultActor(req, options.actorFromBasicAuth));
   const trusts = (req: Request) => options.trustProxy ?? Boolean(req.app?.get('trust proxy'));
+  // Requests come from few bases (one per host name clients use): their URL builders are kept.
+  const builders = new Map<string, UrlBuilder>();
+  const urlsFor = (base: string): UrlBuilder => {
+    let urls = builders.get(base);
+    if (urls === undefined) {
+      if (builders.size >= MAX_URL_BUILDERS) builders.clear(); // Host is the client's to choose
+      builders.set(base, (urls = urlBuilderFor(base)));
+    }
+    return urls;
+  };
+  const lateEnds = new LateEnds(options.commitTimeoutMs + COMMIT_GRACE_MS);
 
   const middleware: RequestHandler = (req: Request, res: Response, next: NextFunction) => {
     if (source.addr === undefined) source.addr = `${os.hostname()}:${req.socket.localPort}`;
     let sink: Sink = options.sink;
     if (!options.emitImmediately) {
       const held = new HeldEvents(options.sink, (err) => options.onError(err, `${req.method} ${req.originalUrl}`));
-      holdUntilOutcome(res, held, options.commitTimeoutMs, options.onStoreError === 'fail');
+      holdUntilOutcome(res, held, lateEnds, options.onStoreError === 'fail');
       sink = held;
     }
     bridges.set(
       req,
       new Bridge({
         sink,
-        urls: fixedUrls ?? urlBuilderFor(requestBaseUrl(req, trusts(req)) + prefix),
+        urls: fixedUrls ?? urlsFor(requestBaseUrl(req, trusts(req)) + prefix),
         source,
         actor: resolveActor(req),
         request: requestRecord(req),
@@ -98,34 +111,133 @@ export function createEmitter(options: EmitOptions): Emitter {
  * so that the client retries; a response that streams its body has started before its
  * events are written, and they are spooled.
  */
-function holdUntilOutcome(res: ServerResponse, held: HeldEvents, commitTimeoutMs: number, failOnStoreError: boolean): void {
-  let committing: Promise<Error | undefined> | undefined;
-  const commit = (refusable: boolean) => {
-    committing = held.commit({ refusable }) ?? committing;
-  };
-  const writeHead = res.writeHead;
-  res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
-    commit(false);
-    return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
-  } as typeof res.writeHead;
-  const end = res.end;
-  res.end = function (this: ServerResponse, ...args: unknown[]) {
-    // end() without an explicit writeHead: the status can still change.
-    if (!res.headersSent) commit(failOnStoreError && res.statusCode >= 200 && res.statusCode < 400);
-    const pending = committing;
-    if (!pending) return (end as (...a: unknown[]) => ServerResponse).apply(this, args);
-    committing = undefined;
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), commitTimeoutMs + COMMIT_GRACE_MS)));
-    void Promise.race([pending, late]).then((refused) => {
-      clearTimeout(timer);
-      if (refused && !res.headersSent) answerUnavailable(res, end);
-      else (end as (...a: unknown[]) => ServerResponse).apply(this, args);
-    });
-    return this;
-  } as typeof res.end;
+function holdUntilOutcome(res: ServerResponse, held: HeldEvents, lateEnds: LateEnds, failOnStoreError: boolean): void {
+  // Shared functions, with the request's state kept aside: no closures per request, and
+  // as few properties added to the response as can be (each costs V8 a new map, as in createEmitter).
+  outcomes.set(res, new Outcome(held, res.writeHead, res.end, lateEnds, failOnStoreError));
+  res.writeHead = writeHeadHeld as typeof res.writeHead;
+  res.end = endHeld as typeof res.end;
   // A client that goes away does not undo what its request already did.
-  res.on('close', () => void held.commit());
+  res.on('close', commitOnClose);
+}
+
+const outcomes = new WeakMap<ServerResponse, Outcome>();
+
+/** A response's events on their way to the store, and the methods of the response they wrap. */
+class Outcome {
+  committing?: Promise<Error | undefined>;
+
+  constructor(
+    readonly held: HeldEvents,
+    readonly writeHead: ServerResponse['writeHead'],
+    readonly end: ServerResponse['end'],
+    readonly lateEnds: LateEnds,
+    readonly failOnStoreError: boolean,
+  ) {}
+
+  commit(refusable: boolean): void {
+    this.committing = this.held.commit(refusable ? REFUSABLE : SPOOLED) ?? this.committing;
+  }
+}
+
+const REFUSABLE = { refusable: true } as const;
+const SPOOLED = { refusable: false } as const;
+
+function writeHeadHeld(this: ServerResponse, ...args: unknown[]): ServerResponse {
+  const outcome = outcomes.get(this)!;
+  outcome.commit(false);
+  return (outcome.writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+}
+
+function endHeld(this: ServerResponse, ...args: unknown[]): ServerResponse {
+  const outcome = outcomes.get(this)!;
+  const end = outcome.end as (...a: unknown[]) => ServerResponse;
+  // end() without an explicit writeHead: the status can still change.
+  if (!this.headersSent) outcome.commit(outcome.failOnStoreError && this.statusCode >= 200 && this.statusCode < 400);
+  const pending = outcome.committing;
+  if (!pending) return end.apply(this, args);
+  outcome.committing = undefined;
+  outcome.lateEnds.wait(pending, (refused) => {
+    if (refused && !this.headersSent) answerUnavailable(this, outcome.end);
+    else end.apply(this, args);
+  });
+  return this;
+}
+
+function commitOnClose(this: ServerResponse): void {
+  void outcomes.get(this)?.held.commit();
+}
+
+/**
+ * Ends responses once their events are stored, or at a deadline, whichever comes first:
+ * one timer for all of them rather than one per response. Every wait is as long, so
+ * deadlines come in the order the waits began and the earliest is always the first.
+ * The timer ends only the waits whose deadline it was set for: one whose deadline passed
+ * while the loop was busy gets a timer of its own, run after the store's timers that came
+ * due before it (a spooling store settles its writes on a timer of its own).
+ */
+export class LateEnds {
+  private waits: LateEnd[] = [];
+  private head = 0;
+  private timer?: NodeJS.Timeout;
+  /** The deadline the timer was set for. */
+  private timerAt = 0;
+
+  constructor(private readonly waitMs: number) {}
+
+  /** Calls `finish` with what `pending` resolves to, or with undefined after `waitMs`, once. */
+  wait(pending: Promise<Error | undefined>, finish: (refused: Error | undefined) => void): void {
+    const entry: LateEnd = { at: performance.now() + this.waitMs, finish };
+    this.waits.push(entry);
+    if (this.timer === undefined) this.arm(entry.at, this.waitMs);
+    void pending.then((refused) => {
+      const done = entry.finish;
+      if (!done) return; // too late: already ended
+      entry.finish = undefined;
+      this.dropSettled();
+      done(refused);
+    });
+  }
+
+  private arm(at: number, ms: number): void {
+    this.timerAt = at;
+    this.timer = setTimeout(this.expire, Math.max(1, ms));
+  }
+
+  /** Forgets the waits at the front that have ended; no timer is left when none is waiting. */
+  private dropSettled(): void {
+    while (this.head < this.waits.length && !this.waits[this.head].finish) this.head++;
+    if (this.head === this.waits.length) {
+      this.waits = [];
+      this.head = 0;
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    } else if (this.head > 1024 && this.head * 2 > this.waits.length) {
+      this.waits = this.waits.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  private readonly expire = (): void => {
+    this.timer = undefined;
+    while (this.head < this.waits.length && this.waits[this.head].at <= this.timerAt) {
+      const entry = this.waits[this.head++];
+      const done = entry.finish;
+      entry.finish = undefined;
+      done?.(undefined);
+    }
+    this.dropSettled();
+    if (this.head < this.waits.length && this.timer === undefined) {
+      const next = this.waits[this.head].at;
+      this.arm(next, next - performance.now());
+    }
+  };
+}
+
+interface LateEnd {
+  at: number;
+  /** Undefined once the response has ended. */
+  finish?: (refused: Error | undefined) => void;
 }
 
 /**
@@ -134,6 +246,9 @@ function holdUntilOutcome(res: ServerResponse, held: HeldEvents, commitTimeoutMs
  * bounds a store that does not, and must not end the response before the store decides.
  */
 const COMMIT_GRACE_MS = 100;
+
+/** URL builders kept, one per base URL requests came with. */
+const MAX_URL_BUILDERS = 64;
 
 /** Headers that describe the success response's body or result, not valid on the error that replaces it. */
 const RESULT_HEADERS = [

@@ -35,11 +35,15 @@ export function remoteAddr(req: IncomingMessage): string {
 
 /** The record of one request that every event it causes carries. `id` is a new uuid. */
 export function requestRecord(req: IncomingMessage): RequestRecord {
-  const record: RequestRecord = { id: uuidv4(), method: req.method ?? '', useragent: header(req, 'user-agent') ?? '' };
   const addr = remoteAddr(req);
   const host = header(req, 'host');
   // Key order of the wire format: id, addr, host, method, useragent.
-  return { id: record.id, ...(addr ? { addr } : {}), ...(host ? { host } : {}), method: record.method, useragent: record.useragent };
+  const record = { id: uuidv4() } as RequestRecord;
+  if (addr) record.addr = addr;
+  if (host) record.host = host;
+  record.method = req.method ?? '';
+  record.useragent = header(req, 'user-agent') ?? '';
+  return record;
 }
 
 /** A host as a URL may carry it: a name or address and an optional port, nothing else. */
@@ -86,13 +90,14 @@ export function defaultActor(
   req: IncomingMessage & { user?: unknown; res?: { locals?: Record<string, unknown> } },
   basicAuthFallback = false,
 ): ActorRecord {
-  const nameOf = (u: unknown): string | undefined => {
-    if (typeof u === 'string' && u) return u;
-    if (u && typeof u === 'object' && typeof (u as { name?: unknown }).name === 'string') return (u as { name: string }).name || undefined;
-    return undefined;
-  };
   const name = nameOf(req.user) ?? nameOf(req.res?.locals?.user) ?? (basicAuthFallback ? basicUser(header(req, 'authorization')) : undefined);
   return name ? { name } : {};
+}
+
+function nameOf(u: unknown): string | undefined {
+  if (typeof u === 'string' && u) return u;
+  if (u && typeof u === 'object' && typeof (u as { name?: unknown }).name === 'string') return (u as { name: string }).name || undefined;
+  return undefined;
 }
 
 function basicUser(authorization: string | undefined): string | undefined {

@@ -216,7 +216,11 @@ export class EndpointStats {
       ingress: (events) => {
         this.count('Events', events.length);
         this.setPending(this.counters.Pending + events.length);
-        this.pendingSince.push([Date.now(), events.length]);
+        // One entry per millisecond, however many requests came in it.
+        const now = Date.now();
+        const last = this.pendingSince[this.pendingSince.length - 1];
+        if (last !== undefined && last[0] === now) last[1] += events.length;
+        else this.pendingSince.push([now, events.length]);
         this.recorder?.events(this.endpoint, 'pending', events);
       },
       egress: (events) => {

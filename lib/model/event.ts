@@ -102,13 +102,40 @@ export function newEventId(): string {
 
 // Date has millisecond resolution; a monotonic clock anchored to it gives the
 // nanosecond digits Go prints, without ever going backwards within a process.
-const anchorMs = BigInt(Date.now());
-const anchorHr = process.hrtime.bigint();
+const anchorMs = Date.now();
+const anchorHr = process.hrtime();
+/** The anchor as whole seconds since the epoch and nanoseconds into that second. */
+const anchorSec = Math.floor(anchorMs / 1000);
+const anchorNs = (anchorMs % 1000) * 1_000_000;
+/** `2006-01-02T15:04:05` of the last second formatted, and which second it was. */
+let cachedSec = -1;
+let cachedSeconds = '';
 
 /** The current time as Go's RFC3339Nano prints it in UTC (trailing zeros trimmed). */
 export function eventTimestamp(): string {
-  const ns = anchorMs * 1_000_000n + (process.hrtime.bigint() - anchorHr);
-  return formatTimestamp(ns);
+  // Seconds and nanoseconds apart: nanoseconds since the epoch do not fit a double.
+  const [s, n] = process.hrtime(anchorHr);
+  let sec = anchorSec + s;
+  let ns = anchorNs + n;
+  if (ns >= 1_000_000_000) {
+    sec++;
+    ns -= 1_000_000_000;
+  }
+  if (sec !== cachedSec) {
+    cachedSec = sec;
+    cachedSeconds = new Date(sec * 1000).toISOString().slice(0, 19);
+  }
+  return cachedSeconds + fractionOf(ns) + 'Z';
+}
+
+/** `.123456789` for nanoseconds into a second, trailing zeros trimmed; '' for none. */
+function fractionOf(ns: number): string {
+  if (ns === 0) return '';
+  let digits = String(ns + 1_000_000_000).slice(1);
+  let end = 9;
+  while (digits.charCodeAt(end - 1) === 48 /* 0 */) end--;
+  if (end < 9) digits = digits.slice(0, end);
+  return '.' + digits;
 }
 
 /** Formats nanoseconds since the epoch as Go's RFC3339Nano in UTC. */

@@ -1,0 +1,72 @@
+// One demo registry under manifest GET load, for profiling (not part of `npm run bench`):
+//   npx tsx bench/profile-registry.ts            notifications on, Distribution's endpoint config
+//   OFF=1 npx tsx bench/profile-registry.ts      notifications off
+//   PROF=dir  ... writes a V8 CPU profile of the registry to dir (node --cpu-prof)
+//   NOTIFICATIONS='{"log":{"events":0,"attempts":0}}'  merged into the notifications section
+//   DEMO_ROOT=/path/to/another/checkout          runs that tree's demo registry (A/B runs)
+// Prints one JSON line: req/s, and the registry's CPU per GET (user and system apart), read
+// once the receiver holds every event of the run, as bench/distribution.ts measures it.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parse, stringify } from 'yaml';
+import { pushImageOverHttp } from '../demo-registry/sample-image';
+import { registryConfig, waitForRegistry } from './distribution';
+import { autocannon, freePort, getJson, ROOT, startChild, stopWithin, TSX_HOOK, waitUntil } from './util';
+
+/** User and system CPU of a process, in ms, from /proc. */
+function cpuOf(pid: number): { user: number; system: number } {
+  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return { user: Number(fields[11]) * 10, system: Number(fields[12]) * 10 };
+}
+
+async function main(): Promise<void> {
+  const off = process.env.OFF === '1';
+  const seconds = process.env.SECONDS_RUN ?? '8';
+  const rootDir = mkdtempSync(path.join(os.tmpdir(), 'profile-data-'));
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'profile-registry-'));
+  const receiver = await startChild('bench/counting-receiver.ts');
+  process.on('exit', () => receiver.child.kill('SIGKILL'));
+  const receiverUrl = `http://127.0.0.1:${receiver.firstLine.trim()}/`;
+  const port = await freePort();
+  const config = parse(registryConfig(port, { rootDir, ...(off ? {} : { endpointUrl: receiverUrl }) }));
+  if (!off && process.env.NOTIFICATIONS) Object.assign(config.notifications, JSON.parse(process.env.NOTIFICATIONS));
+  const configFile = path.join(dir, 'config.yml');
+  writeFileSync(configFile, stringify(config));
+  const prof = process.env.PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PROF}`] : [];
+  const main = path.join(process.env.DEMO_ROOT ?? ROOT, 'demo-registry', 'main.ts');
+  const registry = spawn(process.execPath, [...prof, '-r', TSX_HOOK, main, '--config', configFile], { stdio: ['ignore', 'ignore', 'inherit'] });
+  try {
+    const url = `http://127.0.0.1:${port}`;
+    await waitForRegistry(url, registry);
+    const image = await pushImageOverHttp(url, 'bench/tiny', 'latest');
+    const headers = ['-H', `Accept=${image.accept}`];
+    await autocannon(image.manifestUrl, ['-c', '10', '-d', '2', ...headers]);
+    const count = async () => (await getJson<{ events: number }>(receiverUrl)).events;
+    await new Promise((r) => setTimeout(r, 500));
+    const before = await count();
+    const cpu0 = cpuOf(registry.pid!);
+    const run = await autocannon(image.manifestUrl, ['-c', '10', '-d', seconds, ...headers]);
+    if (!off) await waitUntil(async () => (await count()) >= before + run.total, 'every event of the run at the receiver', 60_000, 10);
+    const cpu1 = cpuOf(registry.pid!);
+    const per = (ms: number) => Math.round((ms * 1000) / run.total);
+    const user = per(cpu1.user - cpu0.user);
+    const system = per(cpu1.system - cpu0.system);
+    console.log(JSON.stringify({ notifications: off ? 'off' : 'on', reqPerSec: Math.round(run.reqPerSec), requests: run.total, cpuUsPerReq: user + system, userUs: user, systemUs: system }));
+  } finally {
+    await stopWithin(registry, 20_000);
+    await stopWithin(receiver.child);
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(rootDir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

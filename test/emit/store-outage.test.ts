@@ -10,7 +10,7 @@ import { createNotifications, type Notifications } from '../../lib';
 import { TestReceiver } from '../helpers/http-receiver';
 import { MemoryRepository } from '../helpers/memory-repository';
 import { deletePrefix, describeWithRedis, REDIS_URL, uniquePrefix } from '../helpers/redis';
-import { CuttingProxy } from '../helpers/cutting-proxy';
+import { FaultProxy } from '../helpers/fault-proxy';
 import { sleep } from '../helpers/wait';
 import { RegistryProcess } from '../helpers/registry-process';
 import { pushImageOverHttp } from '../../demo-registry/sample-image';
@@ -54,7 +54,7 @@ async function pushUntil(app: express.Express, client: string, stop: () => boole
 }
 
 describeWithRedis('a 5 s Redis outage under load', () => {
-  let proxy: CuttingProxy;
+  let proxy: FaultProxy;
   let receiver: TestReceiver;
   let notifications: Notifications | undefined;
   let prefix: string;
@@ -64,7 +64,7 @@ describeWithRedis('a 5 s Redis outage under load', () => {
   beforeEach(async () => {
     prefix = uniquePrefix('outage');
     spooldir = mkdtempSync(path.join(os.tmpdir(), 'spool-'));
-    proxy = await new CuttingProxy(Number(new URL(REDIS_URL).port) || 6379, new URL(REDIS_URL).hostname).start();
+    proxy = await new FaultProxy(Number(new URL(REDIS_URL).port) || 6379, new URL(REDIS_URL).hostname).start();
     receiver = await new TestReceiver().start();
     errors.length = 0;
   });
@@ -145,13 +145,13 @@ describeWithRedis('a 5 s Redis outage under load', () => {
 describeWithRedis('the demo registry killed during a Redis outage', () => {
   let dir: string;
   let prefix: string;
-  let proxy: CuttingProxy;
+  let proxy: FaultProxy;
   let receiver: TestReceiver;
   const running: RegistryProcess[] = [];
   beforeEach(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'spool-kill-'));
     prefix = uniquePrefix('spoolkill');
-    proxy = await new CuttingProxy(Number(new URL(REDIS_URL).port) || 6379, new URL(REDIS_URL).hostname).start();
+    proxy = await new FaultProxy(Number(new URL(REDIS_URL).port) || 6379, new URL(REDIS_URL).hostname).start();
     receiver = await new TestReceiver().start();
   });
   afterEach(async () => {

@@ -7,7 +7,7 @@ import { RedisStore } from '../../lib/stores/redis-store';
 import { SqliteStore } from '../../lib/stores/sqlite-store';
 import { refusableAppends, SpoolingStore, StoreUnavailableError, type AppendRefusals } from '../../lib/stores/spooling-store';
 import { makeEvents } from '../helpers/events';
-import { CuttingProxy } from '../helpers/cutting-proxy';
+import { FaultProxy } from '../helpers/fault-proxy';
 import { deletePrefix, describeWithRedis, REDIS_URL, uniquePrefix } from '../helpers/redis';
 import { waitFor } from '../helpers/wait';
 import { describeStoreContract } from './store-contract';
@@ -59,7 +59,7 @@ describe('SpoolingStore', () => {
 });
 
 describeWithRedis('SpoolingStore over Redis, through a link that is cut', () => {
-  let proxy: CuttingProxy;
+  let proxy: FaultProxy;
   let prefix: string;
   let inner: RedisStore;
   let store: SpoolingStore;
@@ -67,7 +67,7 @@ describeWithRedis('SpoolingStore over Redis, through a link that is cut', () => 
   const file = () => path.join(dir, 'hook.spool');
   beforeEach(async () => {
     prefix = uniquePrefix('spool');
-    proxy = await new CuttingProxy(Number(new URL(REDIS_URL).port) || 6379, new URL(REDIS_URL).hostname).start();
+    proxy = await new FaultProxy(Number(new URL(REDIS_URL).port) || 6379, new URL(REDIS_URL).hostname).start();
     inner = await RedisStore.connect({ url: `redis://127.0.0.1:${proxy.port}`, prefix, queue: 'hook', consumer: 'one', onConnectionError: () => undefined });
     reports.length = 0;
     store = new SpoolingStore(inner, { file: file(), commitTimeoutMs: 50, onError: (err) => reports.push(err.message) });

@@ -317,11 +317,15 @@ export class RedisStore implements QueueStore {
           ? await this.read(this.client, max, '>')
           : await this.blockingRead(max, Math.max(1, Math.min(remaining, this.claimIdleMs)), signal);
       if (this.closed) return [];
-      // New entries are handed out from our pending list, on the next turn, with what is
-      // older: entries of consumers that went idle while we waited, and entries a read
-      // whose answer was lost gave us (the client sends a read again when it reconnects,
-      // and Redis answers the second with newer entries).
-      if (fresh.events.length > 0) continue;
+      // New entries go out now only when nothing older is ours: no entries of consumers
+      // that went idle while we waited, and none that a read whose answer was lost gave
+      // us (the client sends a read again when it reconnects, and Redis answers the second
+      // with newer entries). Otherwise they go out from our pending list, in order, on the
+      // next turn.
+      if (fresh.events.length > 0) {
+        if ((await this.reclaim(max)) === 0 && (await this.oldestHeld()) === fresh.events[0].key) return fresh.events;
+        continue;
+      }
       if (fresh.entries > 0) continue;
       if (remaining <= 0 || signal.aborted) return [];
     }
@@ -423,6 +427,12 @@ export class RedisStore implements QueueStore {
       claimed += reply[1].length;
     } while (cursor !== '0-0' && claimed < max && !this.closed);
     return claimed;
+  }
+
+  /** The id of the oldest entry this consumer holds (taken, not acknowledged), if any. */
+  private async oldestHeld(): Promise<string | undefined> {
+    const reply = (await this.withGroup(() => this.client.call('XPENDING', this.key, this.group, '-', '+', 1, this.consumer))) as [string, ...unknown[]][];
+    return reply[0]?.[0];
   }
 
   private async read(conn: Redis, max: number, from: string, blockMs?: number): Promise<Read> {

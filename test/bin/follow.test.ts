@@ -1,52 +1,12 @@
-import type { ChildProcess } from 'node:child_process';
-import path from 'node:path';
 import { parseFollowArgs } from '../../lib/bin/follow';
 import { UsageError } from '../../lib/bin/receiver';
 import { FeedServer } from '../helpers/feed-server';
-import { spawnTs } from '../helpers/registry-process';
+import { killClis, runCli } from '../helpers/cli-process';
 import { waitFor } from '../helpers/wait';
 
-const ROOT = path.resolve(__dirname, '..', '..');
-const CLI = path.join(ROOT, 'lib/bin/follow.ts');
+const run = (args: string[]) => runCli('follow', args);
 
-interface Running {
-  child: ChildProcess;
-  stdout: string[];
-  stderr: string[];
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-const children = new Set<ChildProcess>();
-
-/** Spawns the CLI as a user would and collects its output line by line. */
-function run(args: string[]): Running {
-  const child = spawnTs(CLI, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const collect = (stream: NodeJS.ReadableStream, into: string[]) => {
-    let rest = '';
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk: string) => {
-      const lines = (rest + chunk).split('\n');
-      rest = lines.pop() ?? '';
-      into.push(...lines);
-    });
-  };
-  collect(child.stdout!, stdout);
-  collect(child.stderr!, stderr);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => {
-      children.delete(child);
-      resolve({ code, signal });
-    }),
-  );
-  return { child, stdout, stderr, exited };
-}
-
-afterAll(() => {
-  for (const child of children) child.kill('SIGKILL');
-});
+afterAll(killClis);
 
 describe('follow CLI (real child process)', () => {
   let server: FeedServer;

@@ -1,49 +1,12 @@
-import type { ChildProcess } from 'node:child_process';
-import path from 'node:path';
 import { encodeEnvelope } from '../../lib/codec/envelope';
 import { parseReceiverArgs, UsageError } from '../../lib/bin/receiver';
 import { signWebhook } from '../../lib/codec/signing';
 import { makeEvent } from '../helpers/events';
 import { loadFixtures } from '../helpers/fixtures';
-import { spawnTs } from '../helpers/registry-process';
+import { killClis, runCli, type RunningCli } from '../helpers/cli-process';
 
-const ROOT = path.resolve(__dirname, '..', '..');
-const CLI = path.join(ROOT, 'lib/bin/receiver.ts');
-
-interface Running {
-  child: ChildProcess;
-  stdout: string[];
-  stderr: string[];
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-const children = new Set<ChildProcess>();
-
-/** Spawns the CLI as a user would and collects its output line by line. */
-function run(args: string[]): Running {
-  const child = spawnTs(CLI, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const collect = (stream: NodeJS.ReadableStream, into: string[]) => {
-    let rest = '';
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk: string) => {
-      const lines = (rest + chunk).split('\n');
-      rest = lines.pop() ?? '';
-      into.push(...lines);
-    });
-  };
-  collect(child.stdout!, stdout);
-  collect(child.stderr!, stderr);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => {
-      children.delete(child);
-      resolve({ code, signal });
-    }),
-  );
-  return { child, stdout, stderr, exited };
-}
+type Running = RunningCli;
+const run = (args: string[]) => runCli('receiver', args);
 
 /** Resolves with the first stderr line matching `re`, or rejects if the process exits first. */
 function waitForLine(r: Running, lines: string[], re: RegExp): Promise<RegExpMatchArray> {
@@ -66,9 +29,7 @@ async function startCli(args: string[]): Promise<Running & { url: string }> {
   return { ...r, url: `http://${m[1]}/` };
 }
 
-afterAll(() => {
-  for (const child of children) child.kill('SIGKILL');
-});
+afterAll(killClis);
 
 describe('receiver CLI (real child process)', () => {
   test('prints one JSON line per distinct event of every fixture, then exits 0 on SIGTERM', async () => {

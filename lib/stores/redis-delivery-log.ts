@@ -2,7 +2,7 @@ import type Redis from 'ioredis';
 import { DEFAULTS } from '../config/defaults';
 import { decodeEvent } from '../codec/envelope';
 import type { Event } from '../model/event';
-import { redisDriver } from './drivers';
+import { connectionName, describeRedisAddress, RedisConnection, shareRedisConnection, type RedisLease } from './redis-connections';
 import {
   ATTEMPTS_PER_EVENT,
   feedItem,
@@ -168,8 +168,11 @@ type LogClient = Redis & {
  */
 export class RedisDeliveryLog implements DeliveryLog {
   readonly description: string;
-  private readonly client: LogClient;
-  private readonly ownsClient: boolean;
+  private readonly connection: RedisConnection;
+  /** The shared connection this log uses, when it made it from `url`. */
+  private readonly lease?: RedisLease;
+  /** Clients the log's scripts are defined on (a connection makes a new client after a failed first open). */
+  private readonly scripted = new WeakSet<Redis>();
   private readonly limits: DeliveryLogLimits;
   private readonly base: string;
   private readonly connectTimeoutMs: number;
@@ -179,32 +182,28 @@ export class RedisDeliveryLog implements DeliveryLog {
   /** Endpoints this process wrote for: `trim()` looks after them. */
   private readonly seen = new Set<string>();
   private closed = false;
-  private lastError?: Error;
   /** The server, as errors name it (no credentials). */
   private readonly location: string;
 
   constructor(options: RedisDeliveryLogOptions) {
-    this.base = `${options.prefix ?? DEFAULTS.queue.prefix}:log`;
+    const prefix = options.prefix ?? DEFAULTS.queue.prefix;
+    this.base = `${prefix}:log`;
     this.limits = {
       attempts: options.attempts ?? DEFAULTS.log.attempts,
       events: options.events ?? DEFAULTS.log.events,
       retentionMs: options.retentionMs ?? DEFAULTS.log.retentionMs,
     };
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULTS.stores.redisConnectTimeoutMs;
-    this.ownsClient = !options.client;
-    const client = options.client ?? new (redisDriver('the redis delivery log'))(options.url!, { lazyConnect: true, maxRetriesPerRequest: 2 });
-    // Surfaced by the failing command; the last one names the cause (ECONNREFUSED) for open().
-    if (this.ownsClient) client.on('error', (err: Error) => (this.lastError = err));
-    client.defineCommand('logCountAttempt', { numberOfKeys: 1, lua: COUNT_ATTEMPT });
-    client.defineCommand('logSetState', { numberOfKeys: 1, lua: SET_STATE });
-    client.defineCommand('logAddEvent', { numberOfKeys: 1, lua: ADD_EVENT });
-    client.defineCommand('logTrimEvents', { numberOfKeys: 1, lua: TRIM_EVENTS });
-    client.defineCommand('feedAdd', { numberOfKeys: 2, lua: FEED_ADD });
-    client.defineCommand('feedTrim', { numberOfKeys: 2, lua: FEED_TRIM });
-    this.client = client as LogClient;
+    if (options.client) {
+      this.connection = RedisConnection.borrow(options.client);
+    } else {
+      // Its own connection, shared by every log on this server with this prefix: a large
+      // log write then never holds up a queue's acknowledgement on the queues' connection.
+      this.lease = shareRedisConnection(options.url!, connectionName(prefix, 'log'), 'the redis delivery log');
+      this.connection = this.lease.connection;
+    }
     this.description = `redis log ${this.base}`;
-    const url = options.url ? new URL(options.url) : undefined;
-    this.location = url ? `${url.protocol}//${url.host}${url.pathname}` : this.description;
+    this.location = describeRedisAddress(options.client, options.url);
   }
 
   private attemptsKey = (endpoint: string) => `${this.base}:a:${endpoint}`;
@@ -219,24 +218,18 @@ export class RedisDeliveryLog implements DeliveryLog {
   async open(): Promise<void> {
     if (this.closed) throw new StoreClosedError(this.description, 'open');
     try {
-      if (this.client.status === 'wait') await this.client.connect();
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer to PING within ${this.connectTimeoutMs}ms`)), this.connectTimeoutMs);
-      });
-      await Promise.race([this.client.ping(), timeout]).finally(() => clearTimeout(timer));
+      await this.client();
     } catch (err) {
-      const cause = this.lastError ?? (err as Error);
-      throw new StoreOpenError('redis', this.location, `delivery log: ${cause.message}`, { cause });
+      throw new StoreOpenError('redis', this.location, `delivery log: ${(err as Error).message}`, { cause: err });
     }
   }
 
   async write(entries: readonly LogEntry[]): Promise<void> {
-    this.assertOpen('write');
+    const client = await this.ready('write');
     if (entries.length === 0) return;
     const { attempts: maxAttempts, events: maxEvents, retentionMs } = this.limits;
     const cutoff = idAt(Date.now() - retentionMs);
-    const batch = this.client.pipeline() as unknown as LogClient & { exec(): Promise<[Error | null, unknown][] | null> };
+    const batch = client.pipeline() as unknown as LogClient & { exec(): Promise<[Error | null, unknown][] | null> };
     const touched = { attempts: new Set<string>(), events: new Set<string>(), indexes: new Set<string>() };
     // Events that came in this batch: their attempts and later states are folded into one
     // command, since a quick delivery puts the whole life of an event in one batch.
@@ -315,15 +308,15 @@ export class RedisDeliveryLog implements DeliveryLog {
   }
 
   async attempts(endpoint: string, page: Page): Promise<Paged<AttemptRecord>> {
-    this.assertOpen('read');
+    const client = await this.ready('read');
     const before = parseCursor(page.cursor);
     const cutoff = idAt(Date.now() - this.limits.retentionMs);
-    const rows = await this.client.zrevrangebyscore(this.attemptsKey(endpoint), before === undefined ? '+inf' : `(${before}`, cutoff, 'LIMIT', 0, page.limit + 1);
+    const rows = await client.zrevrangebyscore(this.attemptsKey(endpoint), before === undefined ? '+inf' : `(${before}`, cutoff, 'LIMIT', 0, page.limit + 1);
     return pageOf(rows.map((r) => JSON.parse(r) as AttemptRecord), page.limit, (a) => a.id);
   }
 
   async events(q: EventQuery): Promise<Paged<LoggedEvent>> {
-    this.assertOpen('search');
+    const client = await this.ready('search');
     const before = parseCursor(q.cursor) ?? Number.MAX_SAFE_INTEGER;
     const from = Math.max(idAt(Date.now() - this.limits.retentionMs), q.fromMs === undefined ? 0 : idAt(q.fromMs));
     let upper = Math.min(before, q.toMs === undefined ? Number.MAX_SAFE_INTEGER : idAt(q.toMs));
@@ -350,7 +343,7 @@ export class RedisDeliveryLog implements DeliveryLog {
     let examined = 0;
     let exhausted = false;
     while (items.length <= q.limit && examined < SEARCH_BUDGET && !exhausted) {
-      const read = this.client.pipeline();
+      const read = client.pipeline();
       for (const s of sources) read.zrevrangebyscore(s.key, `(${upper}`, from, 'WITHSCORES', 'LIMIT', 0, per);
       const merged: { endpoint: string; id: string; score: number }[] = [];
       let full = false;
@@ -364,7 +357,7 @@ export class RedisDeliveryLog implements DeliveryLog {
       // The first `per` of the merge come before anything a source holds below what it gave.
       const round = merged.slice(0, per);
       exhausted = !full && merged.length <= per;
-      const fetch = this.client.pipeline();
+      const fetch = client.pipeline();
       for (const c of round) fetch.hgetall(this.eventKey(c.endpoint, c.id));
       const hashes = round.length > 0 ? ((await fetch.exec()) ?? []) : [];
       for (const [i, c] of round.entries()) {
@@ -381,9 +374,9 @@ export class RedisDeliveryLog implements DeliveryLog {
   }
 
   async event(id: string, endpoints: readonly string[]): Promise<LoggedEvent[]> {
-    this.assertOpen('read');
+    const client = await this.ready('read');
     const cutoff = idAt(Date.now() - this.limits.retentionMs);
-    const read = this.client.pipeline();
+    const read = client.pipeline();
     for (const endpoint of endpoints) read.hgetall(this.eventKey(endpoint, id));
     const results = (await read.exec()) ?? [];
     return endpoints.flatMap((endpoint, i) => {
@@ -393,19 +386,19 @@ export class RedisDeliveryLog implements DeliveryLog {
   }
 
   async eventAttempts(endpoint: string, eventId: string): Promise<AttemptRecord[]> {
-    this.assertOpen('read');
-    const ids = ((await this.client.hget(this.eventKey(endpoint, eventId), 'aids')) ?? '').split(' ').filter(Boolean);
+    const client = await this.ready('read');
+    const ids = ((await client.hget(this.eventKey(endpoint, eventId), 'aids')) ?? '').split(' ').filter(Boolean);
     if (ids.length === 0) return [];
-    const read = this.client.pipeline();
+    const read = client.pipeline();
     for (const id of ids) read.zrangebyscore(this.attemptsKey(endpoint), id, id);
     const results = (await read.exec()) ?? [];
     return results.flatMap(([, rows]) => (rows as string[]).map((r) => JSON.parse(r) as AttemptRecord).filter((a) => ids.includes(a.id)));
   }
 
   async trim(): Promise<void> {
-    this.assertOpen('trim');
+    const client = await this.ready('trim');
     const cutoff = idAt(Date.now() - this.limits.retentionMs);
-    const batch = this.client.pipeline() as unknown as LogClient & { exec(): Promise<unknown> };
+    const batch = client.pipeline() as unknown as LogClient & { exec(): Promise<unknown> };
     for (const ep of this.seen) {
       batch.zremrangebyscore(this.attemptsKey(ep), '-inf', `(${cutoff}`);
       batch.logTrimEvents(this.eventsKey(ep), this.limits.events, cutoff, `${this.base}:e:${ep}:`);
@@ -415,14 +408,14 @@ export class RedisDeliveryLog implements DeliveryLog {
   }
 
   async feedRead(after: number | undefined, limit: number, topics: ReadonlySet<string> | undefined, scan: number): Promise<FeedScan> {
-    this.assertOpen('read the feed of');
+    const client = await this.ready('read the feed of');
     let from = Math.max(after ?? -1, idAt(Date.now() - this.limits.retentionMs) - 1);
     const events: FeedItem[] = [];
     let last: FeedMark | undefined;
     let scanned = 0;
     const chunk = topics ? Math.max(limit, FEED_CHUNK) : limit;
     while (events.length < limit && scanned < scan) {
-      const rows = await this.client.zrangebyscore(this.feedKey(), `(${from}`, '+inf', 'WITHSCORES', 'LIMIT', 0, Math.min(chunk, scan - scanned));
+      const rows = await client.zrangebyscore(this.feedKey(), `(${from}`, '+inf', 'WITHSCORES', 'LIMIT', 0, Math.min(chunk, scan - scanned));
       for (let i = 0; i < rows.length; i += 2) {
         const item = parseFeedMember(rows[i], Number(rows[i + 1]));
         scanned++;
@@ -437,15 +430,15 @@ export class RedisDeliveryLog implements DeliveryLog {
   }
 
   async feedSeq(eventId: string): Promise<number | undefined> {
-    this.assertOpen('read the feed of');
-    const seq = await this.client.hget(this.feedIdsKey(), eventId);
+    const client = await this.ready('read the feed of');
+    const seq = await client.hget(this.feedIdsKey(), eventId);
     return seq !== null && Number(seq) >= idAt(Date.now() - this.limits.retentionMs) ? Number(seq) : undefined;
   }
 
   async feedBounds(): Promise<{ oldest?: FeedMark; newest?: FeedMark }> {
-    this.assertOpen('read the feed of');
+    const client = await this.ready('read the feed of');
     const cutoff = idAt(Date.now() - this.limits.retentionMs);
-    const read = this.client.pipeline();
+    const read = client.pipeline();
     read.zrangebyscore(this.feedKey(), cutoff, '+inf', 'WITHSCORES', 'LIMIT', 0, 1);
     read.zrevrangebyscore(this.feedKey(), '+inf', cutoff, 'WITHSCORES', 'LIMIT', 0, 1);
     const [[e1, oldest], [e2, newest]] = ((await read.exec()) ?? []) as [Error | null, string[]][];
@@ -458,17 +451,17 @@ export class RedisDeliveryLog implements DeliveryLog {
   }
 
   async consumerCursor(name: string): Promise<string | undefined> {
-    this.assertOpen('read a consumer of');
-    return (await this.client.hget(this.consumersKey(), name)) ?? undefined;
+    const client = await this.ready('read a consumer of');
+    return (await client.hget(this.consumersKey(), name)) ?? undefined;
   }
 
   async setConsumerCursor(name: string, cursor: string | undefined): Promise<void> {
-    this.assertOpen('save a consumer in');
+    const client = await this.ready('save a consumer in');
     if (cursor === undefined) {
-      await this.client.hdel(this.consumersKey(), name);
+      await client.hdel(this.consumersKey(), name);
       return;
     }
-    await this.client.pipeline().hset(this.consumersKey(), name, cursor).pexpire(this.consumersKey(), this.limits.retentionMs).exec();
+    await client.pipeline().hset(this.consumersKey(), name, cursor).pexpire(this.consumersKey(), this.limits.retentionMs).exec();
   }
 
   async close(): Promise<void> {
@@ -476,20 +469,28 @@ export class RedisDeliveryLog implements DeliveryLog {
     this.closed = true;
     this.feedWatchers.clear();
     this.subscriber?.disconnect();
-    if (this.ownsClient) this.client.disconnect();
+    await this.lease?.release();
   }
 
   /** Hears of every replica's feed writes through a Redis channel the write publishes to. */
   watchFeed(listener: () => void): () => void {
     this.feedWatchers.add(listener);
     if (!this.subscriber && !this.closed) {
-      const subscriber = (this.subscriber = this.client.duplicate());
-      // A lost connection only delays readers: they also poll the log. The client reconnects and subscribes again.
-      subscriber.on('error', () => undefined);
-      subscriber.on('message', () => {
-        for (const watcher of this.feedWatchers) watcher();
-      });
-      subscriber.subscribe(`${this.feedKey()}:written`).catch(() => undefined);
+      // Made from the connection's client once it is open: a subscriber cannot share it.
+      void this.client().then(
+        (client) => {
+          if (this.subscriber || this.closed) return;
+          const subscriber = (this.subscriber = client.duplicate());
+          // A lost connection only delays readers: they also poll the log. The client reconnects and subscribes again.
+          subscriber.on('error', () => undefined);
+          subscriber.on('message', () => {
+            for (const watcher of this.feedWatchers) watcher();
+          });
+          subscriber.subscribe(`${this.feedKey()}:written`).catch(() => undefined);
+        },
+        // Readers poll meanwhile; the next watchFeed tries again.
+        () => undefined,
+      );
     }
     return () => this.feedWatchers.delete(listener);
   }
@@ -505,8 +506,25 @@ export class RedisDeliveryLog implements DeliveryLog {
     };
   }
 
-  private assertOpen(operation: string): void {
+  /** The open client, for an operation (named in the error when the log is closed). */
+  private async ready(operation: string): Promise<LogClient> {
     if (this.closed) throw new StoreClosedError(this.description, `${operation} the delivery log`);
+    return this.client();
+  }
+
+  /** Opens the connection when it is not (again after a failure) and defines the log's scripts on its client. */
+  private async client(): Promise<LogClient> {
+    const client = await this.connection.open(this.connectTimeoutMs);
+    if (!this.scripted.has(client)) {
+      client.defineCommand('logCountAttempt', { numberOfKeys: 1, lua: COUNT_ATTEMPT });
+      client.defineCommand('logSetState', { numberOfKeys: 1, lua: SET_STATE });
+      client.defineCommand('logAddEvent', { numberOfKeys: 1, lua: ADD_EVENT });
+      client.defineCommand('logTrimEvents', { numberOfKeys: 1, lua: TRIM_EVENTS });
+      client.defineCommand('feedAdd', { numberOfKeys: 2, lua: FEED_ADD });
+      client.defineCommand('feedTrim', { numberOfKeys: 2, lua: FEED_TRIM });
+      this.scripted.add(client);
+    }
+    return client as LogClient;
   }
 }
 

@@ -78,15 +78,25 @@ redis.call('HSET', KEYS[1], 'state', ARGV[1])
 return 1`;
 
 /**
+ * Lua: the members of the sorted set KEYS[1] past the retention window (scored below
+ * ARGV[2]) or over the count limit (ARGV[1]), oldest first. Both trims start with it.
+ */
+const PAST_LIMITS_LUA = `
+local function pastLimits()
+  local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2])
+  local over = redis.call('ZCARD', KEYS[1]) - #gone - tonumber(ARGV[1])
+  if over > 0 then
+    for _, m in ipairs(redis.call('ZRANGE', KEYS[1], #gone, #gone + over - 1)) do gone[#gone + 1] = m end
+  end
+  return gone
+end`;
+
+/**
  * Keeps an endpoint's events within the retention window and the count limit: removes
  * the oldest from its index (KEYS[1]) and deletes their hashes (ARGV[3] .. id).
  */
-const TRIM_EVENTS = `
-local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2])
-local over = redis.call('ZCARD', KEYS[1]) - #gone - tonumber(ARGV[1])
-if over > 0 then
-  for _, id in ipairs(redis.call('ZRANGE', KEYS[1], #gone, #gone + over - 1)) do gone[#gone + 1] = id end
-end
+const TRIM_EVENTS = `${PAST_LIMITS_LUA}
+local gone = pastLimits()
 for i = 1, #gone, 500 do
   local part = {}
   for j = i, math.min(i + 499, #gone) do
@@ -102,11 +112,7 @@ return #gone`;
  * of each id) within the count limit (ARGV[1]) and the retention window (ARGV[2], a seq).
  */
 const FEED_TRIM_LUA = `
-local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2])
-local over = redis.call('ZCARD', KEYS[1]) - #gone - tonumber(ARGV[1])
-if over > 0 then
-  for _, m in ipairs(redis.call('ZRANGE', KEYS[1], #gone, #gone + over - 1)) do gone[#gone + 1] = m end
-end
+local gone = pastLimits()
 for i = 1, #gone, 500 do
   local members, ids = {}, {}
   for j = i, math.min(i + 499, #gone) do
@@ -123,7 +129,7 @@ end`;
  * so replicas writing at once never make a seq appear below one a reader has passed.
  * Seqs are formatted by hand: Lua would print a 16-digit number with 14 digits.
  */
-const FEED_ADD = `
+const FEED_ADD = `${PAST_LIMITS_LUA}
 local seq = tonumber(ARGV[4])
 local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 if top[2] and tonumber(top[2]) >= seq then seq = tonumber(top[2]) + 1 end
@@ -142,7 +148,8 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return 1`;
 
-const FEED_TRIM = `${FEED_TRIM_LUA}
+const FEED_TRIM = `${PAST_LIMITS_LUA}
+${FEED_TRIM_LUA}
 return 1`;
 
 /** Rows of the feed read per round trip when topics filter them. */

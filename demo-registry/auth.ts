@@ -195,7 +195,8 @@ export function htpasswdAuth(options: HtpasswdOptions): RequestHandler {
     const header = req.headers.authorization;
     const creds = parseBasicAuth(header);
     if (!creds) return challenge('authentication required');
-    const client = req.socket.remoteAddress ?? '';
+    // The client's address as Express sees it: the forwarded one only behind a proxy the app trusts (`trust proxy`).
+    const client = req.ip ?? req.socket.remoteAddress ?? '';
     const blockedMs = limits.blockedForMs(client);
     if (blockedMs > 0) {
       const seconds = Math.ceil(blockedMs / 1000);

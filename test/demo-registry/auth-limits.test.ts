@@ -1,5 +1,10 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import bcrypt from 'bcryptjs';
-import { bcryptCost, dummyHash, FailedLogins } from '../../demo-registry/auth';
+import express from 'express';
+import request from 'supertest';
+import { bcryptCost, dummyHash, FailedLogins, htpasswdAuth } from '../../demo-registry/auth';
 import { BcryptPool } from '../../demo-registry/bcrypt-pool';
 
 describe('FailedLogins', () => {
@@ -60,5 +65,45 @@ describe('BcryptPool', () => {
     pool = new BcryptPool({ size: 1 });
     await pool.close();
     await expect(pool.compare('x', dummyHash(4))).rejects.toThrow('bcrypt pool closed');
+  });
+});
+
+describe('htpasswdAuth failed-login limit', () => {
+  let dir: string;
+  let pool: BcryptPool;
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'auth-limits-'));
+    writeFileSync(path.join(dir, 'htpasswd'), `alice:${bcrypt.hashSync('right', 4)}\n`);
+    pool = new BcryptPool({ size: 1 });
+  });
+  afterAll(async () => {
+    await pool.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function app(trustProxy: boolean) {
+    const a = express();
+    if (trustProxy) a.set('trust proxy', 'loopback');
+    a.use(htpasswdAuth({ realm: 'test', path: path.join(dir, 'htpasswd'), pool, maxFailures: 2 }));
+    a.get('/v2/', (_req, res) => res.json({}));
+    return a;
+  }
+
+  const tryLogin = (a: express.Express, from: string, password = 'wrong') =>
+    request(a).get('/v2/').set('X-Forwarded-For', from).auth('alice', password).then((r) => r.status);
+
+  it('counts per client address as Express sees it: behind a trusted proxy, the forwarded one', async () => {
+    const a = app(true);
+    expect([await tryLogin(a, '10.0.0.1'), await tryLogin(a, '10.0.0.1')]).toEqual([401, 401]);
+    expect(await tryLogin(a, '10.0.0.1', 'right')).toBe(429);
+    // Another client behind the same proxy is not blocked by the first one's failures.
+    expect(await tryLogin(a, '10.0.0.2', 'right')).toBe(200);
+  });
+
+  it('ignores forwarded headers when the app does not trust a proxy', async () => {
+    const a = app(false);
+    expect([await tryLogin(a, '10.0.0.1'), await tryLogin(a, '10.0.0.2')]).toEqual([401, 401]);
+    // Both came from this test's own address: a forged header does not buy more guesses.
+    expect(await tryLogin(a, '10.0.0.3', 'right')).toBe(429);
   });
 });

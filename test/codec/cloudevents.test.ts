@@ -90,6 +90,50 @@ describe('fromCloudEvent', () => {
     expect(() => fromCloudEvent(ce)).toThrow(CloudEventFormatError);
     expect(() => fromCloudEvent(ce)).toThrow(message);
   });
+
+  test('refuses a type whose action is not data.action, naming both', () => {
+    const e = fixture('blob-push');
+    expect(() => fromCloudEvent({ ...toCloudEvent(e), type: 'io.distribution.blob.delete' })).toThrow(
+      'cloudevent.type says the action is "delete" but data.action is "push"',
+    );
+    expect(() => fromCloudEvent({ ...toCloudEvent(e), type: 'io.distribution.blob.delete.v2' })).toThrow(/action is "delete"/);
+  });
+
+  test('reads kind and action from the type, with anything after them ignored and an unknown action left to data', () => {
+    const e = fixture('blob-push');
+    expect(fromCloudEvent({ ...toCloudEvent(e), type: 'io.distribution.blob.push.v2' })).toEqual(kinded(e));
+    const { action: _action, ...noAction } = e;
+    expect(fromCloudEvent({ ...toCloudEvent(e), type: 'io.distribution.manifest.push', data: noAction })).toMatchObject({ action: 'push', kind: 'manifest' });
+    expect(fromCloudEvent({ ...toCloudEvent(e), type: 'io.distribution.blob' })).toEqual({ ...e, kind: 'blob' });
+    expect(fromCloudEvent({ ...toCloudEvent(e), type: 'io.distribution.thing.copy' })).toEqual(e);
+    expect(() => fromCloudEvent({ ...toCloudEvent(e), type: 'io.distribution.blob', data: noAction })).toThrow(/cloudevent.data.action must be one of/);
+  });
+
+  test.each(['application/json', 'application/json; charset=utf-8', 'Application/JSON', 'text/json', 'application/vnd.docker.distribution.events.v1+json'])(
+    'accepts datacontenttype %s',
+    (type) => {
+      const e = fixture('tag-delete');
+      expect(fromCloudEvent({ ...toCloudEvent(e), datacontenttype: type })).toEqual(kinded(e));
+    },
+  );
+
+  test('names the member of a batch and the field of its data that is wrong', () => {
+    const e = fixture('blob-push');
+    const bad = { ...toCloudEvent(e), data: { ...toCloudEvent(e).data, target: { size: 'huge' } } };
+    expect(() => decodeBatch(JSON.stringify([toCloudEvent(e), bad]))).toThrow('batch[1].data.target.size must be a whole number of bytes, got "huge"');
+    expect(() => decodeBatch(JSON.stringify([toCloudEvent(e), { ...bad, type: 'io.distribution.blob.pull' }]))).toThrow(
+      'batch[1].type says the action is "pull" but data.action is "push"',
+    );
+  });
+
+  test('keeps only the event fields of data and does not change what it was given', () => {
+    const e = fixture('manifest-push-with-references');
+    const ce = toCloudEvent(e);
+    const data = { ...ce.data, extra: 'x', kind: 'blob' };
+    const copy = JSON.parse(JSON.stringify(data));
+    expect(fromCloudEvent({ ...ce, data })).toEqual(kinded(e));
+    expect(data).toEqual(copy);
+  });
 });
 
 describe('encoders', () => {

@@ -1,5 +1,5 @@
 import { decodeEnvelope, encodeEnvelope, EnvelopeFormatError, type Event } from '../../lib';
-import { encodeEvent, envelopeMediaType } from '../../lib/codec/envelope';
+import { decodeEvent, encodeEvent, envelopeMediaType } from '../../lib/codec/envelope';
 import { eventTimestamp, formatTimestamp, newEventId } from '../../lib/model/event';
 import { loadFixtures } from '../helpers/fixtures';
 
@@ -101,5 +101,113 @@ describe('ids and timestamps', () => {
       return BigInt(Date.parse(sec + 'Z')) * 1_000_000n + BigInt(frac.padEnd(9, '0'));
     });
     for (let i = 1; i < asNs.length; i++) expect(asNs[i] >= asNs[i - 1]).toBe(true);
+  });
+});
+
+describe('field checks', () => {
+  const ok = { id: 'x', timestamp: '2025-01-01T00:00:00Z', action: 'push' };
+  const decode = (event: Record<string, unknown>) => decodeEnvelope(JSON.stringify({ events: [event] })).events[0];
+  const at = (record: string, field: string, value: unknown): Record<string, unknown> =>
+    record === 'target.references[0]' ? { ...ok, target: { references: [{ [field]: value }] } } : { ...ok, [record]: { [field]: value } };
+
+  const fields: [string, string, string][] = [
+    ...['mediaType', 'digest', 'data', 'artifactType', 'repository', 'fromRepository', 'url', 'tag'].map((f) => ['target', f, 'a string'] as [string, string, string]),
+    ['target', 'size', 'a whole number of bytes'],
+    ['target', 'length', 'a whole number of bytes'],
+    ['target', 'urls', 'a list of strings'],
+    ['target', 'annotations', 'an object'],
+    ['target', 'platform', 'an object'],
+    ...['mediaType', 'digest', 'data', 'artifactType'].map((f) => ['target.references[0]', f, 'a string'] as [string, string, string]),
+    ['target.references[0]', 'size', 'a whole number of bytes'],
+    ['target.references[0]', 'urls', 'a list of strings'],
+    ['target.references[0]', 'annotations', 'an object'],
+    ['target.references[0]', 'platform', 'an object'],
+    ...['id', 'addr', 'host', 'method', 'useragent'].map((f) => ['request', f, 'a string'] as [string, string, string]),
+    ['actor', 'name', 'a string'],
+    ['source', 'addr', 'a string'],
+    ['source', 'instanceID', 'a string'],
+  ];
+
+  it.each(fields)('refuses %s.%s of the wrong type, naming it', (record, field, expected) => {
+    const wrong = expected === 'a string' ? 7 : expected === 'an object' ? ['a'] : expected === 'a list of strings' ? ['a', 1] : 1.5;
+    expect(() => decode(at(record, field, wrong))).toThrow(`events[0].${record}.${field} must be ${expected}, got ${JSON.stringify(wrong)}`);
+    if (expected === 'a whole number of bytes') {
+      expect(() => decode(at(record, field, -1))).toThrow(`events[0].${record}.${field} must be`);
+      expect(() => decode(at(record, field, '12'))).toThrow(`events[0].${record}.${field} must be`);
+    }
+  });
+
+  it.each(fields)('keeps %s.%s when set, drops it when empty', (record, field, expected) => {
+    const good = expected === 'a string' ? 'v' : expected === 'an object' ? { a: 'b' } : expected === 'a list of strings' ? ['a'] : 12;
+    const pick = (e: Event): Record<string, unknown> =>
+      (record === 'target.references[0]' ? e.target.references![0] : (e as unknown as Record<string, Record<string, unknown>>)[record]) as Record<string, unknown>;
+    expect(pick(decode(at(record, field, good)))[field]).toEqual(good);
+    // Go omits empty values; they read as absent whatever the field's type.
+    for (const empty of [null, '', 0]) {
+      const kept = pick(decode(at(record, field, empty)));
+      expect(kept[field]).toBe(['id', 'method', 'useragent'].includes(field) && record === 'request' ? '' : undefined);
+    }
+  });
+
+  it('drops unknown fields, keeps a known kind, and fills the request fields Go always writes', () => {
+    const e = decode({ ...ok, extra: 1, kind: 'tag', target: { repository: 'r', other: 'x' }, request: { addr: 'a' }, actor: null });
+    expect(e).toEqual({ ...ok, kind: 'tag', target: { repository: 'r' }, request: { id: '', addr: 'a', method: '', useragent: '' }, actor: {}, source: {} });
+    expect(Object.keys(e.request)).toEqual(['id', 'addr', 'method', 'useragent']);
+    expect(decode({ ...ok, kind: 'volume' })).not.toHaveProperty('kind');
+    expect(decode({ ...ok, target: { references: [] } }).target).toEqual({ references: [] });
+  });
+
+  it('names the event by its place in the envelope, or as decodeEvent is told', () => {
+    expect(() => decodeEnvelope(JSON.stringify({ events: [ok, ok, { ...ok, source: { addr: 1 } }] }))).toThrow('events[2].source.addr must be a string, got 1');
+    expect(() => decodeEvent({ ...ok, target: 'x' }, 'row 7')).toThrow('row 7.target must be an object');
+    expect(() => decodeEvent({ ...ok, target: { references: {} } })).toThrow('event.target.references must be a list');
+    expect(() => decodeEvent({ ...ok, action: 'copy' })).toThrow('event.action must be one of push, pull, mount, delete, got "copy"');
+  });
+
+  // What the check stands for: the RFC 3339 form Go writes, read by Date.parse without NaN.
+  const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
+  const reference = (s: string) => RFC3339.test(s) && !Number.isNaN(Date.parse(s));
+  const accepts = (s: string) => {
+    try {
+      decodeEvent({ ...ok, timestamp: s });
+      return true;
+    } catch (err) {
+      expect((err as Error).message).toBe(`event.timestamp must be an RFC 3339 time, got ${JSON.stringify(s)}`);
+      return false;
+    }
+  };
+
+  it('accepts exactly the timestamps of RFC 3339 form that Date.parse reads', () => {
+    const bases = [
+      '2025-01-01T00:00:00Z',
+      '2024-02-29t23:59:59.123456789+05:30',
+      '2026-11-22T04:33:04.348578004Z',
+      '1999-12-31T24:00:00-00:00',
+      '2025-06-30T24:00:00.000z',
+    ];
+    const fractions = ['', '.', '.0', '.000', '.0001', '.0009', '.001', '.1', '.999999999', '.a', '..1'];
+    const zones = ['Z', 'z', '+00:00', '-23:59', '+24:00', '+23:60', '+1:00', '+01:0', '+0100', 'UTC', '', 'Z ', 'ZZ'];
+    const cases = new Set<string>();
+    for (const base of bases) {
+      // Every position, every character that matters to the form.
+      for (let i = 0; i < base.length; i++) {
+        for (const ch of ['0', '1', '2', '3', '5', '9', '-', ':', 'T', 't', 'Z', 'z', '.', '+', ' ', 'x', '']) cases.add(base.slice(0, i) + ch + base.slice(i + 1));
+      }
+      // Every value of every two-digit field.
+      for (const at of [5, 8, 11, 14, 17]) {
+        for (let n = 0; n < 100; n++) cases.add(base.slice(0, at) + String(n).padStart(2, '0') + base.slice(at + 2));
+      }
+      for (const fraction of fractions) for (const zone of zones) for (const time of ['24:00:00', '23:59:59', '24:00:01', '00:00:00']) {
+        cases.add(`${base.slice(0, 11)}${time}${fraction}${zone}`);
+      }
+    }
+    let accepted = 0;
+    for (const s of cases) {
+      expect([s, accepts(s)]).toEqual([s, reference(s)]);
+      if (reference(s)) accepted++;
+    }
+    // Both sides of the line are well covered.
+    expect(accepted).toBeGreaterThan(500);
+    expect(cases.size - accepted).toBeGreaterThan(500);
   });
 });

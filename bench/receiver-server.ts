@@ -1,9 +1,11 @@
 // The receiver under load, in its own process: `createReceiver` on an Express app at
-// `/plain` (no checks beyond the format) and `/signed` (Standard Webhooks secret from
-// BENCH_SECRET). `GET /count` answers {events, cpuUs}: events handed to the handler so far
-// and this process's CPU time. Prints its port on stdout once listening.
+// `/plain/<case>` (no checks beyond the format) and `/signed/<case>` (Standard Webhooks
+// secret from BENCH_SECRET), one receiver per case, made at its first request, so that no
+// case inherits the ids another left in the deduplicator. `GET /count` answers {events,
+// cpuUs}: events handed to the handler so far and this process's CPU time. Prints its port
+// on stdout once listening.
 import type { AddressInfo } from 'node:net';
-import express from 'express';
+import express, { type Router } from 'express';
 import { createReceiver, type Event } from '../lib';
 
 const secret = process.env.BENCH_SECRET;
@@ -14,12 +16,22 @@ const onEvent = (_event: Event): void => {
   events++;
 };
 
+const receivers = new Map<string, Router>();
 const app = express();
-app.use('/plain', createReceiver({ onEvent }));
-app.use('/signed', createReceiver({ secrets: [secret], onEvent }));
 app.get('/count', (_req, res) => {
   const cpu = process.cpuUsage();
   res.json({ events, cpuUs: cpu.user + cpu.system });
+});
+app.use('/:mode/:case', (req, res, next) => {
+  const { mode } = req.params as { mode: string; case: string };
+  if (mode !== 'plain' && mode !== 'signed') return next();
+  const key = `${mode}/${(req.params as { case: string }).case}`;
+  let receiver = receivers.get(key);
+  if (!receiver) {
+    receiver = createReceiver(mode === 'signed' ? { secrets: [secret], onEvent } : { onEvent });
+    receivers.set(key, receiver);
+  }
+  receiver(req, res, next);
 });
 
 const server = app.listen(0, '127.0.0.1', () => {

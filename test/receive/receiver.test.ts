@@ -400,6 +400,35 @@ describe('MemoryDeduplicator', () => {
     expect(await d.claim('a')).toBe('new');
   });
 
+  test('when full, drops ids in the order they were claimed, skipping forgotten ones and counting a reclaimed id from its new claim', async () => {
+    const d = new MemoryDeduplicator({ maxEntries: 1000 });
+    for (let i = 0; i < 1000; i++) await d.claim(`id-${i}`);
+    // id-0 is forgotten then claimed again: it is now the newest, and id-1 the oldest.
+    await d.forget('id-0');
+    expect(await d.claim('id-0')).toBe('new');
+    await d.forget('id-2');
+    // Far past the limit, as a busy receiver goes: each claim drops the oldest live id.
+    for (let i = 1000; i < 5000; i++) await d.claim(`id-${i}`);
+    expect(d.size).toBe(1000);
+    // The newest 1000 claims are remembered, and nothing older.
+    expect(await d.claim('id-4000')).toBe('handling');
+    expect(await d.claim('id-4999')).toBe('handling');
+    expect(await d.claim('id-3999')).toBe('new');
+  });
+
+  test('keeps the ids of the last maxEntries claims when ids are reclaimed after forget', async () => {
+    const d = new MemoryDeduplicator({ maxEntries: 3 });
+    for (const id of ['a', 'b', 'c']) await d.claim(id);
+    await d.forget('a');
+    await d.claim('a');
+    await d.claim('d');
+    // b (the oldest still remembered) went; a, c and d stay.
+    expect(d.size).toBe(3);
+    expect(await d.claim('c')).toBe('handling');
+    expect(await d.claim('a')).toBe('handling');
+    expect(await d.claim('b')).toBe('new');
+  });
+
   test('bad options name the field', () => {
     expect(() => new MemoryDeduplicator({ windowMs: 0 })).toThrow('windowMs must be a positive number, got 0');
     expect(() => new MemoryDeduplicator({ maxEntries: -1 })).toThrow(/maxEntries/);

@@ -128,6 +128,45 @@ function contract(name: string, make: (limits: Partial<DeliveryLogLimits>) => Pr
       expect(await log.event(e.id, ['a'])).toEqual([expect.objectContaining({ seq: String(seq), state: 'pending' })]);
     });
 
+    it('keeps an event logged again in its first place, with its latest state and every attempt', async () => {
+      const log = await open();
+      const e = makeEvent();
+      const seq = clock.next();
+      const a1 = clock.next();
+      await log.write([pending('a', seq, [e]), attempt('a', a1, [e], { status: 500 }), { kind: 'events', endpoint: 'a', state: 'dead-lettered', events: [e], seq: 0, at: Date.now() }]);
+      // Replayed later, in another write: tried again, and given up on again.
+      const again = clock.next();
+      const a2 = clock.next();
+      await log.write([pending('a', again, [e]), attempt('a', a2, [e], { attempt: 1, status: 502 })]);
+      await log.write([{ kind: 'events', endpoint: 'a', state: 'dead-lettered', events: [e], seq: 0, at: Date.now() }]);
+      expect(await log.event(e.id, ['a'])).toEqual([expect.objectContaining({ seq: String(seq), state: 'dead-lettered', attempts: 2 })]);
+      expect((await log.eventAttempts('a', e.id)).map((x) => [x.id, x.status])).toEqual([
+        [String(a1), 500],
+        [String(a2), 502],
+      ]);
+      expect((await log.events({ endpoints: ['a'], limit: 10 })).items.map((x) => [x.seq, x.event.id])).toEqual([[String(seq), e.id]]);
+    });
+
+    it('counts the attempts of events named out of the order they came in (a retry of an older batch)', async () => {
+      const log = await open();
+      const [e1, e2, e3, e4] = [makeEvent(), makeEvent(), makeEvent(), makeEvent()];
+      const seq = clock.next(4);
+      await log.write([pending('a', seq, [e1, e2]), pending('a', seq + 2, [e3, e4])]);
+      const ids = [clock.next(), clock.next(), clock.next()];
+      await log.write([attempt('a', ids[0], [e1, e2], { status: 503 }), attempt('a', ids[1], [e3, e4])]);
+      await log.write([
+        { kind: 'events', endpoint: 'a', state: 'delivered', events: [e3, e4], seq: 0, at: Date.now() },
+        attempt('a', ids[2], [e1, e2], { attempt: 2 }),
+        { kind: 'events', endpoint: 'a', state: 'delivered', events: [e1], seq: 0, at: Date.now() },
+      ]);
+      const shown = async (e: Event) => (await log.event(e.id, ['a'])).map((x) => [x.state, x.attempts]);
+      expect(await shown(e1)).toEqual([['delivered', 2]]);
+      expect(await shown(e2)).toEqual([['pending', 2]]);
+      expect(await shown(e3)).toEqual([['delivered', 1]]);
+      expect((await log.eventAttempts('a', e2.id)).map((x) => x.id)).toEqual([ids[0], ids[2]].map(String));
+      expect((await log.eventAttempts('a', e4.id)).map((x) => x.id)).toEqual([String(ids[1])]);
+    });
+
     it('keeps nothing when the limits are 0', async () => {
       const log = await open({ attempts: 0, events: 0 });
       const e = makeEvent();
@@ -140,6 +179,30 @@ function contract(name: string, make: (limits: Partial<DeliveryLogLimits>) => Pr
 
 contract('memory', async (limits) => new MemoryDeliveryLog(limits));
 
+describe('memory delivery log', () => {
+  it('stays within its limits over many writes, and finds what it keeps', async () => {
+    const log = new MemoryDeliveryLog({ attempts: 1500, events: 1500 });
+    const clock = new LogClock();
+    const events = Array.from({ length: 6000 }, () => makeEvent());
+    for (let i = 0; i < events.length; i += 100) {
+      const batch = events.slice(i, i + 100);
+      await log.write([
+        pending('a', clock.next(batch.length), batch),
+        ...batch.map((e) => attempt('a', clock.next(), [e])),
+        { kind: 'events', endpoint: 'a', state: 'delivered', events: batch, seq: 0, at: Date.now() },
+      ]);
+    }
+    const kept = events.slice(-1500);
+    const all = await log.events({ endpoints: ['a'], limit: 2000 });
+    expect(all.items.map((e) => e.event.id)).toEqual(kept.reverse().map((e) => e.id));
+    expect(all.items.every((e) => e.state === 'delivered' && e.attempts === 1)).toBe(true);
+    expect(await log.event(events[4499].id, ['a'])).toEqual([]);
+    expect(await log.event(events[4500].id, ['a'])).toEqual([expect.objectContaining({ state: 'delivered', attempts: 1 })]);
+    expect((await log.eventAttempts('a', events[5999].id)).map((a) => a.eventIds)).toEqual([[events[5999].id]]);
+    expect((await log.attempts('a', { limit: 5000 })).items).toHaveLength(1500);
+  });
+});
+
 let dir: string;
 beforeAll(() => {
   dir = mkdtempSync(path.join(tmpdir(), 'delivery-log-'));
@@ -147,6 +210,25 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let files = 0;
 contract('sqlite', async (limits) => new SqliteDeliveryLog({ path: path.join(dir, `log-${++files}.db`), ...limits }));
+
+describe('sqlite delivery log', () => {
+  it('writes in a worker thread: close() waits for what was handed over, and a write after it fails', async () => {
+    const file = path.join(dir, 'worker.db');
+    const log = new SqliteDeliveryLog({ path: file });
+    const clock = new LogClock();
+    const e = makeEvent();
+    const written = log.write([pending('a', clock.next(), [e]), attempt('a', clock.next(), [e])]);
+    await log.close();
+    await written;
+    await expect(log.write([attempt('a', clock.next(), [e])])).rejects.toThrow(/closed/);
+    const reopened = new SqliteDeliveryLog({ path: file });
+    try {
+      expect(await reopened.event(e.id, ['a'])).toEqual([expect.objectContaining({ state: 'pending', attempts: 1, event: e })]);
+    } finally {
+      await reopened.close();
+    }
+  });
+});
 
 describeWithRedis('redis', () => {
   const prefixes: string[] = [];

@@ -33,17 +33,26 @@ export type NewAttempt = Omit<AttemptRecord, 'id' | 'time'>;
 
 /**
  * Between the delivery hooks and a `DeliveryLog`: takes attempts and event state changes
- * as they happen, without waiting, and writes them in batches (every `flushMs`, or at
- * once past a few hundred). Delivery never waits on the log; while the log store is down
- * the buffer keeps the newest `bufferLimit` entries and counts the ones it dropped.
+ * as they happen, without waiting, and writes them in batches (every `flushMs`, or at the
+ * next turn of the event loop past a few hundred). Delivery never waits on the log; while
+ * the log store is down or slower than delivery, the buffer keeps the newest
+ * `bufferLimit` entries and counts the ones it dropped.
  * Reads write what is buffered first, so what the hooks reported is in their answer.
  */
 export class DeliveryRecorder {
-  /** Entries not yet written, each with its number in the order they came. */
-  private buffer: { entry: LogEntry; no: number }[] = [];
+  /**
+   * Entries not yet written, in the order they came, from `head` on (those before it were
+   * dropped, and are cut off in bulk); the entry at `head` is number `first`.
+   */
+  private buffer: LogEntry[] = [];
+  private head = 0;
+  private first = 1;
   /** Entries in the buffer, an event counted once per event. */
   private size = 0;
-  private pushed = 0;
+  /** The last entry of the buffer, when its events array is the recorder's own (more can join it). */
+  private owned?: LogEntry;
+  /** A write is due at the next turn of the event loop. */
+  private due = false;
   /** Every entry up to this number was written, dropped, or failed once. */
   private settled = 0;
   private waiters: { upTo: number; resolve: () => void }[] = [];
@@ -81,9 +90,21 @@ export class DeliveryRecorder {
 
   /** Records events entering a state: `pending` adds them to the endpoint's event log. */
   events(endpoint: string, state: EventState, events: readonly Event[]): void {
-    if (this.options.events === false || events.length === 0) return;
+    if (this.options.events === false || events.length === 0 || this.closed) return;
     const at = Date.now();
     const seq = state === 'pending' ? this.clock.next(events.length, at) : 0;
+    // Events that come one request at a time join the entry before them when they follow
+    // it (same endpoint and state; for new events, the next seqs): fewer entries to write.
+    const last = this.buffer.length > this.head ? this.buffer[this.buffer.length - 1] : undefined;
+    if (last?.kind === 'events' && last.endpoint === endpoint && last.state === state && (state !== 'pending' || last.seq + last.events.length === seq)) {
+      if (this.owned !== last) {
+        last.events = last.events.slice();
+        this.owned = last;
+      }
+      for (const event of events) (last.events as Event[]).push(event);
+      this.added(events.length);
+      return;
+    }
     this.push({ kind: 'events', endpoint, state, events, seq, at }, events.length);
   }
 
@@ -116,23 +137,63 @@ export class DeliveryRecorder {
     return this.listeners.size;
   }
 
-  private push(entry: LogEntry, n: number): void {
-    if (this.closed) return;
-    this.buffer.push({ entry, no: ++this.pushed });
-    this.size += n;
-    this.bound();
-    if (this.failing) return; // the retry timer writes it
-    if (this.size >= this.bufferLimit / 40) this.kick();
-    else this.timer ??= setTimeout(() => this.kick(), this.flushMs).unref();
+  /** The number of the last entry recorded. */
+  private get pushed(): number {
+    return this.first + this.buffer.length - this.head - 1;
   }
 
-  /** Drops the oldest entries past the limit, counting each event of them. */
+  private push(entry: LogEntry, n: number): void {
+    if (this.closed) return;
+    this.buffer.push(entry);
+    this.added(n);
+  }
+
+  /** Counts `n` more in the buffer and sees that they are written in time. */
+  private added(n: number): void {
+    this.size += n;
+    if (this.size > this.bufferLimit) this.bound();
+    if (this.failing) return; // the retry timer writes it
+    // Past a few hundred, at the next turn of the event loop: not in the middle of the
+    // delivery step that recorded them. A caller that does not let the loop turn (a loop
+    // of awaits) has them written at once well before the limit.
+    if (this.size >= this.bufferLimit / 8) this.kick();
+    else if (this.size >= this.bufferLimit / 40) {
+      if (!this.due) {
+        this.due = true;
+        setImmediate(() => {
+          this.due = false;
+          this.kick();
+        });
+      }
+    } else this.timer ??= setTimeout(() => this.kick(), this.flushMs).unref();
+  }
+
+  /** Drops the oldest entries past the limit (the oldest events of an entry, when that is enough), counting each event. */
   private bound(): void {
-    while (this.size > this.bufferLimit && this.buffer.length > 0) {
-      const { entry } = this.buffer.shift()!;
+    let drop = this.head;
+    while (this.size > this.bufferLimit && drop < this.buffer.length) {
+      const entry = this.buffer[drop];
       const n = entry.kind === 'attempt' ? 1 : entry.events.length;
+      // With a large limit, a few hundred more go at once, so that a full buffer does not
+      // copy an entry's events for each event recorded.
+      const over = Math.max(this.size - this.bufferLimit, Math.floor(this.bufferLimit / 64));
+      if (entry.kind !== 'attempt' && n > over) {
+        // Part of the entry is enough: it keeps its newest events.
+        this.buffer[drop] = { ...entry, events: entry.events.slice(over), seq: entry.kind === 'events' && entry.state !== 'pending' ? 0 : entry.seq + over };
+        if (this.owned === entry) this.owned = this.buffer[drop];
+        this.size -= over;
+        this.dropped += over;
+        break;
+      }
       this.size -= n;
       this.dropped += n;
+      drop++;
+    }
+    this.first += drop - this.head;
+    this.head = drop;
+    if (this.head >= 1024 && this.head * 2 >= this.buffer.length) {
+      this.buffer.splice(0, this.head);
+      this.head = 0;
     }
   }
 
@@ -157,7 +218,7 @@ export class DeliveryRecorder {
     clearTimeout(this.timer);
     this.timer = undefined;
     // Nothing left to write (what was not written was dropped): every waiter is done.
-    if (this.buffer.length === 0) return this.settle(this.pushed);
+    if (this.buffer.length === this.head) return this.settle(this.pushed);
     this.writing = true;
     void this.write().finally(() => {
       this.writing = false;
@@ -167,20 +228,27 @@ export class DeliveryRecorder {
   }
 
   private async write(): Promise<void> {
-    while (this.buffer.length > 0) {
-      const taken = this.buffer;
+    while (this.buffer.length > this.head) {
+      const taken = this.head === 0 ? this.buffer : this.buffer.slice(this.head);
+      const takenFirst = this.first;
       const size = this.size;
       this.buffer = [];
+      this.head = 0;
+      this.first += taken.length;
       this.size = 0;
+      this.owned = undefined;
       try {
-        await this.log.write(taken.map((t) => t.entry));
+        await this.log.write(taken);
         this.failing = false;
-        this.settle(taken[taken.length - 1].no);
-        if (taken.some((t) => t.entry.kind === 'feed')) for (const listener of this.feedListeners) listener();
+        this.settle(takenFirst + taken.length - 1);
+        if (taken.some((t) => t.kind === 'feed')) for (const listener of this.feedListeners) listener();
       } catch (err) {
         this.failing = true;
         // Kept for the next try, ahead of what came meanwhile; the oldest go past the limit.
-        this.buffer = [...taken, ...this.buffer];
+        // (Numbered just before what came meanwhile: some of that may have been dropped.)
+        this.buffer = taken.concat(this.buffer.slice(this.head));
+        this.head = 0;
+        this.first -= taken.length;
         this.size += size;
         this.bound();
         const now = performance.now();

@@ -3,8 +3,24 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DeliveryRecorder, type NewAttempt } from '../../lib/inspect/delivery-recorder';
 import { MemoryDeliveryLog } from '../../lib/stores/memory-delivery-log';
+import type { LogEntry } from '../../lib/stores/delivery-log';
 import { SqliteDeliveryLog } from '../../lib/stores/sqlite-delivery-log';
 import { makeEvent, makeEvents } from '../helpers/events';
+import { waitFor } from '../helpers/wait';
+
+/** A memory log that holds each write until it is let go, and keeps a copy of what it was given. */
+function heldLog() {
+  const given: LogEntry[][] = [];
+  const held: (() => void)[] = [];
+  const log = new MemoryDeliveryLog({ attempts: 100_000 });
+  const write = log.write.bind(log);
+  log.write = async (entries) => {
+    given.push(entries.map((e) => (e.kind === 'attempt' ? e : { ...e, events: [...e.events] })));
+    await new Promise<void>((resolve) => held.push(resolve));
+    return write(entries);
+  };
+  return { log, given, held };
+}
 
 const attemptOf = (eventIds: string[]): NewAttempt => ({ endpoint: 'hooks', eventIds, attempt: 1, status: 200, error: null, latencyMs: 1, response: '', test: false });
 
@@ -39,6 +55,60 @@ describe('DeliveryRecorder', () => {
     recorder.attempt(attemptOf(['y']));
     expect(seen).toEqual([first.id]);
     expect(recorder.listenerCount).toBe(0);
+    await recorder.close();
+  });
+
+  it('writes what a caller records without letting the event loop turn, well before the buffer is full', async () => {
+    const recorder = new DeliveryRecorder(new MemoryDeliveryLog(), { flushMs: 60_000, bufferLimit: 400 });
+    const events = makeEvents(2000);
+    for (const e of events) {
+      recorder.events('hooks', 'pending', [e]);
+      await Promise.resolve();
+    }
+    expect(recorder.dropped).toBe(0);
+    expect((await recorder.search({ endpoints: ['hooks'], limit: 5000 })).items).toHaveLength(2000);
+    await recorder.close();
+  });
+
+  it('joins events that follow one another into one entry, and past the limit drops the oldest events of it', async () => {
+    const { log, given, held } = heldLog();
+    const recorder = new DeliveryRecorder(log, { flushMs: 60_000, bufferLimit: 3 });
+    const events = makeEvents(6);
+    // In one millisecond, the events take the next seqs one after the other.
+    const now = jest.spyOn(Date, 'now').mockReturnValue(Date.now());
+    for (const e of events) recorder.events('hooks', 'pending', [e]);
+    now.mockRestore();
+    // The first went out at once; the next five waited behind it, as one entry, and the oldest two were dropped.
+    expect(recorder.dropped).toBe(2);
+    const flushed = recorder.flush();
+    held.shift()!();
+    await waitFor(() => held.length === 1);
+    held.shift()!();
+    await flushed;
+    expect(given.map((entries) => entries.map((e) => (e.kind === 'events' ? e.events.map((x) => x.id) : [])))).toEqual([[[events[0].id]], [events.slice(3).map((e) => e.id)]]);
+    const [first] = given[0] as Extract<LogEntry, { kind: 'events' }>[];
+    const [joined] = given[1] as Extract<LogEntry, { kind: 'events' }>[];
+    expect(joined.seq).toBe(first.seq + 3);
+    expect((await recorder.search({ endpoints: ['hooks'], limit: 10 })).items.map((e) => [e.seq, e.event.id])).toEqual(
+      [0, 3, 4, 5].reverse().map((i) => [String(first.seq + i), events[i].id]),
+    );
+    await recorder.close();
+  });
+
+  it('keeps the newest entries of a long burst while a write is under way', async () => {
+    const { log, given, held } = heldLog();
+    const recorder = new DeliveryRecorder(log, { flushMs: 60_000, bufferLimit: 2000 });
+    const recorded = Array.from({ length: 6000 }, () => recorder.attempt(attemptOf([makeEvent().id])));
+    // The first 250 went out at once; of the rest, the newest 2000 wait.
+    expect(given[0]).toHaveLength(250);
+    expect(recorder.dropped).toBe(6000 - 250 - 2000);
+    const flushed = recorder.flush();
+    held.shift()!();
+    await waitFor(() => held.length === 1);
+    held.shift()!();
+    await flushed;
+    expect(given[1].map((e) => (e.kind === 'attempt' ? e.attempt.id : ''))).toEqual(recorded.slice(-2000).map((a) => a.id));
+    expect((await recorder.attempts('hooks', { limit: 10_000 })).items).toHaveLength(2250);
     await recorder.close();
   });
 

@@ -1,10 +1,10 @@
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import { DEFAULTS } from '../config/defaults';
 import { decodeEvent } from '../codec/envelope';
 import type { Event } from '../model/event';
 import {
-  ATTEMPTS_PER_EVENT,
-  feedItem,
   idAt,
   parseCursor,
   type AttemptRecord,
@@ -23,20 +23,11 @@ import {
 import { pageOf } from './memory-delivery-log';
 import { StoreClosedError } from './queue-store';
 import { openSqliteDatabase, type OpenSqliteOptions } from './sqlite-store';
+import type { SqliteLogWorkerData, WorkerReply, WorkerRequest } from './sqlite-log-worker';
 
 export interface SqliteDeliveryLogOptions extends OpenSqliteOptions, Partial<DeliveryLogLimits> {
   /** The database file; usually the one the endpoints' queues use. */
   path: string;
-}
-
-/** An event first logged in the batch being written. */
-interface NewRow {
-  seq: number;
-  endpoint: string;
-  event: Event;
-  state: EventState;
-  attempts: number;
-  aids: string[];
 }
 
 interface EventRow {
@@ -47,35 +38,34 @@ interface EventRow {
   body: string;
 }
 
-/** Most entries written in one transaction (one stretch of the event loop). */
-const WRITE_CHUNK = 128;
-
-/** Age trims run at most this often, in ms: a write past it also deletes what is too old. */
-const AGE_TRIM_EVERY_MS = 1000;
+/** Requests to the worker thread and how to settle each. */
+type Waiting = Map<number, { resolve: () => void; reject: (err: Error) => void }>;
 
 /**
  * The delivery log in a SQLite file (tables `log_attempts` and `log_events`). Events are
  * indexed by id, digest and repository, so a search by any of them reads only what it
  * finds, however many attempts the log holds. One process per file, as the queue.
+ *
+ * Writes are made by a worker thread on a connection of its own (see
+ * `sqlite-log-worker.ts`), started at the first write: the caller's thread only hands the
+ * entries over, and `write` resolves once the worker committed them. Reads are made on
+ * this thread's connection, and see every write that resolved before them.
  */
 export class SqliteDeliveryLog implements DeliveryLog {
   readonly description: string;
   private readonly db: Database.Database;
   private readonly limits: DeliveryLogLimits;
-  /** Rows per endpoint, counted once and then kept up to date, so the count bound costs no scan. */
-  private readonly counts = { attempts: new Map<string, number>(), events: new Map<string, number>() };
-  private trimmedAt = 0;
-  /** Rows in the feed, once counted. */
-  private feedCount?: number;
+  private readonly options: SqliteDeliveryLogOptions;
   private readonly searches = new Map<string, Database.Statement>();
-  /** Every endpoint with rows in the file, once read. */
-  private known?: Set<string>;
   private closed = false;
   private readonly stmt: Record<string, Database.Statement>;
-  private readonly writeAll: (entries: readonly LogEntry[]) => void;
+  private worker?: Worker;
+  private requests = 0;
+  private readonly waiting: Waiting = new Map();
 
   constructor(options: SqliteDeliveryLogOptions) {
     this.description = `sqlite:${options.path}`;
+    this.options = options;
     this.limits = {
       attempts: options.attempts ?? DEFAULTS.log.attempts,
       events: options.events ?? DEFAULTS.log.events,
@@ -118,42 +108,11 @@ export class SqliteDeliveryLog implements DeliveryLog {
         at INTEGER NOT NULL
       ) WITHOUT ROWID;
     `);
-    const keep = ATTEMPTS_PER_EVENT;
     this.stmt = {
-      insertAttempt: this.db.prepare('INSERT OR REPLACE INTO log_attempts (endpoint, id, body) VALUES (?, ?, ?)'),
-      // The latest attempt ids, space-separated: past `keep` the first goes.
-      countAttempt: this.db.prepare(`
-        UPDATE log_events SET attempts = attempts + 1,
-          attempt_ids = CASE WHEN attempts >= ${keep} THEN substr(attempt_ids, instr(attempt_ids, ' ') + 1) || ' ' || @aid
-                             WHEN attempt_ids = '' THEN @aid ELSE attempt_ids || ' ' || @aid END
-        WHERE event_id = @id AND endpoint = @endpoint`),
-      // A replayed event keeps its place (seq) and adds to its attempts.
-      insertEvent: this.db.prepare(`
-        INSERT INTO log_events (seq, endpoint, event_id, state, attempts, attempt_ids, action, repository, digest, tag, body)
-        VALUES (@seq, @endpoint, @id, @state, @attempts, @aids, @action, @repository, @digest, @tag, @body)
-        ON CONFLICT (event_id, endpoint) DO UPDATE SET state = excluded.state, attempts = attempts + excluded.attempts,
-          attempt_ids = trim(attempt_ids || ' ' || excluded.attempt_ids)`),
-      setState: this.db.prepare('UPDATE log_events SET state = ? WHERE event_id = ? AND endpoint = ?'),
-      countAttempts: this.db.prepare('SELECT count(*) AS n FROM log_attempts WHERE endpoint = ?'),
-      countEvents: this.db.prepare('SELECT count(*) AS n FROM log_events WHERE endpoint = ?'),
-      dropOldestAttempts: this.db.prepare(
-        'DELETE FROM log_attempts WHERE endpoint = @endpoint AND id IN (SELECT id FROM log_attempts WHERE endpoint = @endpoint ORDER BY id LIMIT @n)',
-      ),
-      dropOldestEvents: this.db.prepare(
-        'DELETE FROM log_events WHERE seq IN (SELECT seq FROM log_events WHERE endpoint = @endpoint ORDER BY seq LIMIT @n)',
-      ),
-      dropOldAttempts: this.db.prepare('DELETE FROM log_attempts WHERE endpoint = ? AND id < ?'),
-      dropOldEvents: this.db.prepare('DELETE FROM log_events WHERE endpoint = ? AND seq < ?'),
-      endpoints: this.db.prepare('SELECT DISTINCT endpoint FROM log_attempts UNION SELECT DISTINCT endpoint FROM log_events'),
       attemptsPage: this.db.prepare('SELECT body FROM log_attempts WHERE endpoint = ? AND id < ? AND id >= ? ORDER BY id DESC LIMIT ?'),
       attemptById: this.db.prepare('SELECT body FROM log_attempts WHERE endpoint = ? AND id = ?'),
       eventById: this.db.prepare('SELECT seq, endpoint, state, attempts, body FROM log_events WHERE event_id = ? AND endpoint = ? AND seq >= ?'),
       attemptIdsOf: this.db.prepare('SELECT attempt_ids FROM log_events WHERE event_id = ? AND endpoint = ?'),
-      feedMax: this.db.prepare('SELECT max(seq) AS seq FROM log_feed'),
-      feedInsert: this.db.prepare('INSERT OR IGNORE INTO log_feed (seq, event_id, topic, body) VALUES (@seq, @id, @topic, @body)'),
-      feedCount: this.db.prepare('SELECT count(*) AS n FROM log_feed'),
-      feedDropOldest: this.db.prepare('DELETE FROM log_feed WHERE seq IN (SELECT seq FROM log_feed ORDER BY seq LIMIT ?)'),
-      feedDropOld: this.db.prepare('DELETE FROM log_feed WHERE seq < ?'),
       feedPage: this.db.prepare('SELECT seq, event_id AS id, topic, body FROM log_feed WHERE seq > ? ORDER BY seq LIMIT ?'),
       feedSeq: this.db.prepare('SELECT seq FROM log_feed WHERE event_id = ? AND seq >= ?'),
       feedOldest: this.db.prepare('SELECT seq, event_id AS id FROM log_feed WHERE seq >= ? ORDER BY seq LIMIT 1'),
@@ -161,127 +120,63 @@ export class SqliteDeliveryLog implements DeliveryLog {
       consumerGet: this.db.prepare('SELECT cursor FROM log_consumers WHERE name = ?'),
       consumerSet: this.db.prepare('INSERT INTO log_consumers (name, cursor, at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET cursor = excluded.cursor, at = excluded.at'),
       consumerDelete: this.db.prepare('DELETE FROM log_consumers WHERE name = ?'),
-      consumersDropOld: this.db.prepare('DELETE FROM log_consumers WHERE at < ?'),
     };
-    this.writeAll = this.db.transaction((entries: readonly LogEntry[]) => {
-      const added = { attempts: new Map<string, number>(), events: new Map<string, number>() };
-      const bump = (m: Map<string, number>, k: string, n: number) => m.set(k, (m.get(k) ?? 0) + n);
-      const logEvents = this.limits.events > 0;
-      // Events that came in this batch: their attempts and later states are folded into one
-      // insert, since a quick delivery puts the whole life of an event in one batch.
-      const fresh = new Map<string, NewRow>();
-      for (const entry of entries) {
-        if (entry.kind === 'feed') {
-          if (logEvents) this.addToFeed(entry.events, entry.seq);
-        } else if (entry.kind === 'attempt') {
-          const a = entry.attempt;
-          if (this.limits.attempts > 0) {
-            this.stmt.insertAttempt.run(a.endpoint, Number(a.id), JSON.stringify(a));
-            bump(added.attempts, a.endpoint, 1);
-          }
-          if (a.test || !logEvents) continue;
-          for (const id of a.eventIds) {
-            const row = fresh.get(`${a.endpoint}\n${id}`);
-            if (!row) {
-              this.stmt.countAttempt.run({ aid: a.id, id, endpoint: a.endpoint });
-              continue;
-            }
-            row.attempts++;
-            row.aids.push(a.id);
-            if (row.aids.length > ATTEMPTS_PER_EVENT) row.aids.shift();
-          }
-        } else if (logEvents) {
-          entry.events.forEach((e, i) => {
-            const key = `${entry.endpoint}\n${e.id}`;
-            const row = fresh.get(key);
-            if (row) row.state = entry.state;
-            else if (entry.state === 'pending') fresh.set(key, { seq: entry.seq + i, endpoint: entry.endpoint, event: e, state: 'pending', attempts: 0, aids: [] });
-            else this.stmt.setState.run(entry.state, e.id, entry.endpoint);
-          });
-        }
+  }
+
+  /**
+   * Hands the entries to the worker thread (a copy is made as they are posted); resolves
+   * once it committed them. A state change needs only the events' ids: those go alone.
+   */
+  async write(entries: readonly LogEntry[]): Promise<void> {
+    this.assertOpen('write');
+    if (entries.length === 0) return;
+    const posted = entries.map((e) => (e.kind === 'events' && e.state !== 'pending' ? { ...e, events: e.events.map(idOnly) } : e));
+    await this.request({ op: 'write', entries: posted });
+  }
+
+  /** Sends a request to the worker thread (starting it if need be) and waits for its answer. */
+  private request(request: { op: 'write'; entries: readonly LogEntry[] } | { op: 'trim' }): Promise<void> {
+    const worker = this.start();
+    const n = ++this.requests;
+    return new Promise<void>((resolve, reject) => {
+      this.waiting.set(n, { resolve, reject });
+      // The worker keeps the process alive only while it has work to answer.
+      if (this.waiting.size === 1) worker.ref();
+      try {
+        worker.postMessage({ ...request, n } satisfies WorkerRequest);
+      } catch (err) {
+        this.settle({ n, error: (err as Error).message });
       }
-      for (const row of fresh.values()) {
-        const t = row.event.target;
-        const r = this.stmt.insertEvent.run({
-          seq: row.seq,
-          endpoint: row.endpoint,
-          id: row.event.id,
-          state: row.state,
-          attempts: row.attempts,
-          aids: row.aids.join(' '),
-          action: row.event.action,
-          repository: t.repository ?? null,
-          digest: t.digest ?? null,
-          tag: t.tag ?? null,
-          body: JSON.stringify(row.event),
-        });
-        // An upsert that found the row reports a change too; only a new row's rowid is its seq.
-        if (Number(r.lastInsertRowid) === row.seq) bump(added.events, row.endpoint, 1);
-      }
-      for (const endpoint of [...added.attempts.keys(), ...added.events.keys()]) this.known?.add(endpoint);
-      for (const [endpoint, n] of added.attempts) this.bound('attempts', endpoint, n);
-      for (const [endpoint, n] of added.events) this.bound('events', endpoint, n);
-      if (Date.now() - this.trimmedAt >= AGE_TRIM_EVERY_MS) this.trimOld();
     });
   }
 
-  /**
-   * Adds events to the feed, each with a seq above every seq in the file (another process
-   * may have written since), so that a reader never sees a seq appear below one it read.
-   */
-  private addToFeed(events: readonly Event[], lowest: number): void {
-    let seq = Math.max(lowest, ((this.stmt.feedMax.get() as { seq: number | null }).seq ?? 0) + 1);
-    let added = 0;
-    for (const event of events) {
-      const item = feedItem(event, seq);
-      if (this.stmt.feedInsert.run(item).changes > 0) seq++, added++;
-    }
-    this.feedCount = (this.feedCount ?? (this.stmt.feedCount.get() as { n: number }).n - added) + added;
-    const over = this.feedCount - this.limits.events;
-    if (over > 0) this.feedCount -= this.stmt.feedDropOldest.run(over).changes;
+  private settle(reply: WorkerReply): void {
+    const waiter = this.waiting.get(reply.n);
+    if (!waiter) return;
+    this.waiting.delete(reply.n);
+    if (this.waiting.size === 0) this.worker?.unref();
+    if (reply.error === undefined) waiter.resolve();
+    else waiter.reject(new Error(reply.error));
   }
 
-  /** Keeps the count of an endpoint's rows at most its limit, deleting the oldest. */
-  private bound(table: 'attempts' | 'events', endpoint: string, added: number): void {
-    const counts = this.counts[table];
-    let n = counts.get(endpoint);
-    if (n === undefined) n = (this.stmt[table === 'attempts' ? 'countAttempts' : 'countEvents'].get(endpoint) as { n: number }).n;
-    else n += added;
-    const over = n - this.limits[table];
-    if (over > 0) {
-      this.stmt[table === 'attempts' ? 'dropOldestAttempts' : 'dropOldestEvents'].run({ endpoint, n: over });
-      n -= over;
-    }
-    counts.set(endpoint, n);
-  }
-
-  private trimOld(): void {
-    this.trimmedAt = Date.now();
-    const cutoff = idAt(Date.now() - this.limits.retentionMs);
-    // The file's endpoints are read once; those written since are added as they come.
-    this.known ??= new Set((this.stmt.endpoints.all() as { endpoint: string }[]).map((r) => r.endpoint));
-    for (const endpoint of this.known) {
-      const a = this.stmt.dropOldAttempts.run(endpoint, cutoff).changes;
-      const e = this.stmt.dropOldEvents.run(endpoint, cutoff).changes;
-      if (a > 0 && this.counts.attempts.has(endpoint)) this.counts.attempts.set(endpoint, this.counts.attempts.get(endpoint)! - a);
-      if (e > 0 && this.counts.events.has(endpoint)) this.counts.events.set(endpoint, this.counts.events.get(endpoint)! - e);
-    }
-    const f = this.stmt.feedDropOld.run(cutoff).changes;
-    if (this.feedCount !== undefined) this.feedCount -= f;
-    // A consumer silent for the retention window has nothing left to read after its cursor.
-    this.stmt.consumersDropOld.run(Date.now() - this.limits.retentionMs);
-  }
-
-  /**
-   * Writes in transactions of at most 128 entries, letting other callbacks run between
-   * them: SQLite is synchronous, and a large batch in one go would hold the event loop.
-   */
-  async write(entries: readonly LogEntry[]): Promise<void> {
-    for (let i = 0; i < entries.length; i += WRITE_CHUNK) {
-      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
-      this.assertOpen('write');
-      this.writeAll(entries.slice(i, i + WRITE_CHUNK));
-    }
+  private start(): Worker {
+    if (this.worker) return this.worker;
+    const workerData: SqliteLogWorkerData = {
+      path: this.options.path,
+      busyTimeoutMs: this.options.busyTimeoutMs ?? DEFAULTS.stores.sqliteBusyTimeoutMs,
+      synchronous: this.options.synchronous ?? DEFAULTS.stores.sqliteSynchronous,
+      limits: this.limits,
+    };
+    const worker = startWorker(workerData);
+    worker.on('message', (reply: WorkerReply) => this.settle(reply));
+    const lost = (why: string) => {
+      if (this.worker === worker) this.worker = undefined;
+      for (const n of [...this.waiting.keys()]) this.settle({ n, error: `the log's worker thread ${why}` });
+    };
+    worker.on('error', (err) => lost(`failed: ${err.message}`));
+    worker.on('exit', (code) => lost(`exited (code ${code})`));
+    worker.unref();
+    return (this.worker = worker);
   }
 
   async attempts(endpoint: string, page: Page): Promise<Paged<AttemptRecord>> {
@@ -352,12 +247,21 @@ export class SqliteDeliveryLog implements DeliveryLog {
 
   async trim(): Promise<void> {
     this.assertOpen('trim');
-    this.db.transaction(() => this.trimOld())();
+    await this.request({ op: 'trim' });
   }
 
+  /** Waits for the writes handed over, stops the worker thread and closes the file. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    const worker = this.worker;
+    if (worker) {
+      worker.ref();
+      await new Promise<void>((resolve) => {
+        worker.once('exit', () => resolve());
+        worker.postMessage({ op: 'close', n: ++this.requests } satisfies WorkerRequest);
+      });
+    }
     this.db.close();
   }
 
@@ -432,4 +336,20 @@ export class SqliteDeliveryLog implements DeliveryLog {
   private assertOpen(operation: string): void {
     if (this.closed) throw new StoreClosedError(this.description, `${operation} the delivery log`);
   }
+}
+
+/** An event reduced to its id, which is all a state change needs of it. */
+function idOnly(event: Event): Event {
+  return { id: event.id } as Event;
+}
+
+/**
+ * Starts the log's worker thread. Compiled, it is a file beside this one; from TypeScript
+ * sources (tests, benchmarks) the worker loads tsx's hook first to read them.
+ */
+function startWorker(workerData: SqliteLogWorkerData): Worker {
+  const file = path.join(__dirname, `sqlite-log-worker${path.extname(__filename)}`);
+  if (!file.endsWith('.ts')) return new Worker(file, { workerData });
+  const hook = require.resolve('tsx/cjs');
+  return new Worker(`require(${JSON.stringify(hook)}); require(${JSON.stringify(file)});`, { eval: true, workerData });
 }

@@ -312,11 +312,11 @@
     updateCharts(entry.charts, data.recent);
   }
 
-  /** Where the attempt and event logs live, and what they lost while their store was down. */
+  /** Where the attempt and event logs live, and what they lost while their store was slow or down. */
   function renderLog(log) {
     const info = $('log-info');
     if (!log) return;
-    info.textContent = `Logs in ${log.store}` + (log.dropped ? `; ${log.dropped} entries dropped while the log store was down` : '') + '.';
+    info.textContent = `Logs in ${log.store}` + (log.dropped ? `; ${log.dropped} entries dropped while the log store was slow or down` : '') + '.';
     info.dataset.dropped = String(log.dropped || 0);
     info.hidden = false;
   }

@@ -7,6 +7,8 @@
 // 1,000,000 logged attempts (100,000 events, ten attempts each) in SQLite and in Redis,
 // the first page of an endpoint's attempts and a search by digest.
 import { mkdtempSync, rmSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import os from 'node:os';
 import path from 'node:path';
 import Redis from 'ioredis';
@@ -114,6 +116,7 @@ export async function benchConsole(): Promise<Result[]> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-console-'));
   if (PART !== 'reads') results.push(...(await dispatch(dir)));
   if (PART !== 'dispatch') results.push(...(await logReads(dir)));
+  if (PART !== 'dispatch' && PART !== 'reads') results.push(await logMemory());
   rmSync(dir, { recursive: true, force: true });
   return results;
 }
@@ -178,4 +181,41 @@ async function logReads(dir: string): Promise<Result[]> {
     r.disconnect();
   }
   return results;
+}
+
+/** Events recorded by `logMemory`, in batches of fresh objects as requests would make them. */
+const MEMORY_EVENTS = Number(process.env.BENCH_CONSOLE_MEMORY_EVENTS ?? 400_000);
+
+/**
+ * Issue "operator console": memory stays bounded by the configured limits whatever the
+ * traffic. Records MEMORY_EVENTS events (accepted, one attempt per 100, delivered) in the
+ * memory log, the one that keeps them on the heap, with limits of 10,000 events and
+ * 1,000 attempts, and reads the heap after a full collection at each quarter.
+ */
+async function logMemory(): Promise<Result> {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const recorder = new DeliveryRecorder(new MemoryDeliveryLog({ attempts: 1_000, events: 10_000 }));
+  const heap: number[] = [];
+  const quarter = MEMORY_EVENTS / 4;
+  for (let done = 0; done < MEMORY_EVENTS; ) {
+    const batch = makeBenchEvents(100);
+    recorder.events('bench', 'pending', batch);
+    recorder.attempt({ endpoint: 'bench', eventIds: batch.map((e) => e.id), attempt: 1, status: 200, error: null, latencyMs: 1, response: null, test: false });
+    recorder.events('bench', 'delivered', batch);
+    done += batch.length;
+    if (done % 10_000 === 0) await recorder.flush();
+    if (done % quarter === 0) {
+      gc();
+      heap.push(process.memoryUsage().heapUsed / 2 ** 20);
+    }
+  }
+  await recorder.close();
+  return {
+    name: `memory log heap after each quarter of ${MEMORY_EVENTS.toLocaleString('en-US')} events (limits 10,000 events, 1,000 attempts of 100 events each: both reached in the first quarter)`,
+    // Both limits are reached in the first quarter: from then on the heap must stay flat.
+    value: heap[heap.length - 1] - heap[1],
+    unit: 'MB growth, second quarter to last',
+    note: heap.map((h) => `${h.toFixed(1)} MB`).join(' · '),
+  };
 }

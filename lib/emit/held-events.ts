@@ -2,6 +2,10 @@ import type { Event } from '../model/event';
 import { ClosedSinkError, type Sink } from '../deliver/sink';
 import { refusableAppends, type AppendRefusals } from '../stores/spooling-store';
 
+/** What `write` answers while events are held: they are this sink's at once. */
+const HELD: Promise<void> = Promise.resolve();
+const stored = (): undefined => undefined;
+
 /**
  * Holds the events one request produces while its storage work goes on, and writes them
  * on, in the order they came, at `commit` (the response starts, or the client goes
@@ -11,7 +15,8 @@ import { refusableAppends, type AppendRefusals } from '../stores/spooling-store'
  * left).
  */
 export class HeldEvents implements Sink {
-  private held: Event[] = [];
+  /** Undefined until the first event: most requests hold one write, kept as it came. */
+  private held?: Event[];
   private state: 'open' | 'committed' | 'closed' = 'open';
 
   constructor(
@@ -19,13 +24,15 @@ export class HeldEvents implements Sink {
     private readonly onError: (err: Error) => void,
   ) {}
 
-  async write(events: readonly Event[]): Promise<void> {
-    if (this.state === 'closed') throw new ClosedSinkError('held events');
+  // Not async: a request's events are held with no promise made for them.
+  write(events: readonly Event[]): Promise<void> {
     if (this.state === 'open') {
-      this.held.push(...events);
-      return;
+      if (this.held === undefined) this.held = events.slice();
+      else for (const event of events) this.held.push(event);
+      return HELD;
     }
-    await this.dst.write(events);
+    if (this.state === 'closed') return Promise.reject(new ClosedSinkError('held events'));
+    return this.dst.write(events);
   }
 
   /**
@@ -38,17 +45,14 @@ export class HeldEvents implements Sink {
    * of spooling them (`queue.onstoreerror: fail`), and the write resolves to the refusal:
    * the caller then fails the request so that the client retries.
    */
-  commit(options: { refusable?: boolean } = {}): Promise<Error | undefined> | undefined {
+  commit(options?: { refusable?: boolean }): Promise<Error | undefined> | undefined {
     if (this.state !== 'open') return undefined;
     this.state = 'committed';
     const events = this.held;
-    this.held = [];
-    if (events.length === 0) return undefined;
-    if (!options.refusable) {
-      return this.dst.write(events).then(
-        () => undefined,
-        (err: Error) => void this.onError(err),
-      );
+    this.held = undefined;
+    if (events === undefined || events.length === 0) return undefined;
+    if (!options?.refusable) {
+      return this.dst.write(events).then(stored, (err: Error) => void this.onError(err));
     }
     const refusals: AppendRefusals = {};
     return refusableAppends(refusals, events, () => this.dst.write(events)).then(
@@ -62,12 +66,12 @@ export class HeldEvents implements Sink {
 
   /** Events held and not yet committed. */
   get size(): number {
-    return this.held.length;
+    return this.held?.length ?? 0;
   }
 
   /** Drops anything held; later writes fail with `ClosedSinkError`. */
   async close(): Promise<void> {
-    this.held = [];
+    this.held = undefined;
     this.state = 'closed';
   }
 }

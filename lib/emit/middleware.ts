@@ -72,7 +72,12 @@ export function createEmitter(options: EmitOptions): Emitter {
     if (source.addr === undefined) source.addr = `${os.hostname()}:${req.socket.localPort}`;
     let sink: Sink = options.sink;
     if (!options.emitImmediately) {
-      const held = new HeldEvents(options.sink, (err) => options.onError(err, `${req.method} ${req.originalUrl}`));
+      // What the request's errors are reported with, taken now: what a weak map holds for
+      // the request or its response must not lead back to either (Express links them both
+      // ways), or a young-generation collection cannot free them while the entry is there.
+      const method = req.method;
+      const url = req.originalUrl;
+      const held = new HeldEvents(options.sink, (err) => options.onError(err, `${method} ${url}`));
       holdUntilOutcome(res, held, lateEnds, options.onStoreError === 'fail');
       sink = held;
     }
@@ -112,16 +117,21 @@ export function createEmitter(options: EmitOptions): Emitter {
  * events are written, and they are spooled.
  */
 function holdUntilOutcome(res: ServerResponse, held: HeldEvents, lateEnds: LateEnds, failOnStoreError: boolean): void {
-  // Shared functions, with the request's state kept aside: no closures per request, and
-  // as few properties added to the response as can be (each costs V8 a new map, as in createEmitter).
-  outcomes.set(res, new Outcome(held, res.writeHead, res.end, lateEnds, failOnStoreError));
-  res.writeHead = writeHeadHeld as typeof res.writeHead;
-  res.end = endHeld as typeof res.end;
+  // The request's state in closures on the response, not in a weak map keyed by it: the
+  // methods it wraps often lead back to the response (a logger's `res.end.bind(res)`), and
+  // an entry whose value reaches its own key survives every young-generation collection,
+  // taking the whole request with it, until a full one.
+  const outcome = new Outcome(held, res.writeHead, res.end, lateEnds, failOnStoreError);
+  res.writeHead = function writeHeadHeld(this: ServerResponse, ...args: unknown[]): ServerResponse {
+    outcome.commit(false);
+    return (outcome.writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+  } as typeof res.writeHead;
+  res.end = function endHeld(this: ServerResponse, ...args: unknown[]): ServerResponse {
+    return outcome.endHeld(this, args);
+  } as typeof res.end;
   // A client that goes away does not undo what its request already did.
-  res.on('close', commitOnClose);
+  res.on('close', () => void held.commit());
 }
-
-const outcomes = new WeakMap<ServerResponse, Outcome>();
 
 /** A response's events on their way to the store, and the methods of the response they wrap. */
 class Outcome {
@@ -138,35 +148,25 @@ class Outcome {
   commit(refusable: boolean): void {
     this.committing = this.held.commit(refusable ? REFUSABLE : SPOOLED) ?? this.committing;
   }
+
+  /** `res.end(...args)`: once the events are stored (or at the deadline). */
+  endHeld(res: ServerResponse, args: unknown[]): ServerResponse {
+    const end = this.end as (...a: unknown[]) => ServerResponse;
+    // end() without an explicit writeHead: the status can still change.
+    if (!res.headersSent) this.commit(this.failOnStoreError && res.statusCode >= 200 && res.statusCode < 400);
+    const pending = this.committing;
+    if (!pending) return end.apply(res, args);
+    this.committing = undefined;
+    this.lateEnds.wait(pending, (refused) => {
+      if (refused && !res.headersSent) answerUnavailable(res, this.end);
+      else end.apply(res, args);
+    });
+    return res;
+  }
 }
 
 const REFUSABLE = { refusable: true } as const;
 const SPOOLED = { refusable: false } as const;
-
-function writeHeadHeld(this: ServerResponse, ...args: unknown[]): ServerResponse {
-  const outcome = outcomes.get(this)!;
-  outcome.commit(false);
-  return (outcome.writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
-}
-
-function endHeld(this: ServerResponse, ...args: unknown[]): ServerResponse {
-  const outcome = outcomes.get(this)!;
-  const end = outcome.end as (...a: unknown[]) => ServerResponse;
-  // end() without an explicit writeHead: the status can still change.
-  if (!this.headersSent) outcome.commit(outcome.failOnStoreError && this.statusCode >= 200 && this.statusCode < 400);
-  const pending = outcome.committing;
-  if (!pending) return end.apply(this, args);
-  outcome.committing = undefined;
-  outcome.lateEnds.wait(pending, (refused) => {
-    if (refused && !this.headersSent) answerUnavailable(this, outcome.end);
-    else end.apply(this, args);
-  });
-  return this;
-}
-
-function commitOnClose(this: ServerResponse): void {
-  void outcomes.get(this)?.held.commit();
-}
 
 /**
  * Ends responses once their events are stored, or at a deadline, whichever comes first:
@@ -201,17 +201,20 @@ export class LateEnds {
 
   private arm(at: number, ms: number): void {
     this.timerAt = at;
-    this.timer = setTimeout(this.expire, Math.max(1, ms));
+    // Not holding the process open: a response waiting has its socket for that.
+    this.timer = setTimeout(this.expire, Math.max(1, ms)).unref();
   }
 
-  /** Forgets the waits at the front that have ended; no timer is left when none is waiting. */
+  /**
+   * Forgets the waits at the front that have ended. The timer stays armed when none is
+   * waiting: it ends nothing then, and a stream of requests costs one timer per `waitMs`
+   * rather than one per response.
+   */
   private dropSettled(): void {
     while (this.head < this.waits.length && !this.waits[this.head].finish) this.head++;
     if (this.head === this.waits.length) {
-      this.waits = [];
+      this.waits.length = 0;
       this.head = 0;
-      clearTimeout(this.timer);
-      this.timer = undefined;
     } else if (this.head > 1024 && this.head * 2 > this.waits.length) {
       this.waits = this.waits.slice(this.head);
       this.head = 0;

@@ -14,15 +14,25 @@ export interface BroadcasterOptions {
  */
 export class Broadcaster implements Sink {
   private closed?: Promise<void>;
+  /** Reports a failure of the first sink: the one-sink write's handler, made once. */
+  private readonly firstFailed = (err: unknown): void => {
+    this.options.onError?.(err as Error, 0);
+  };
 
   constructor(
     private readonly sinks: readonly Sink[],
     private readonly options: BroadcasterOptions = {},
   ) {}
 
-  async write(events: readonly Event[]): Promise<void> {
-    if (this.closed) throw new ClosedSinkError('broadcaster');
-    const results = await Promise.allSettled(this.sinks.map((s) => s.write(events)));
+  write(events: readonly Event[]): Promise<void> {
+    if (this.closed) return Promise.reject(new ClosedSinkError('broadcaster'));
+    // One sink (a registry with one endpoint): its write and a handler, no array or promise per sink.
+    if (this.sinks.length === 1) return writeTo(this.sinks[0], events).then(undefined, this.firstFailed);
+    return this.writeAll(events);
+  }
+
+  private async writeAll(events: readonly Event[]): Promise<void> {
+    const results = await Promise.allSettled(this.sinks.map((s) => writeTo(s, events)));
     results.forEach((r, i) => {
       if (r.status === 'rejected') this.options.onError?.(r.reason as Error, i);
     });
@@ -31,5 +41,14 @@ export class Broadcaster implements Sink {
   close(): Promise<void> {
     this.closed ??= Promise.allSettled(this.sinks.map((s) => s.close())).then(() => undefined);
     return this.closed;
+  }
+}
+
+/** A sink's write; one that throws rejects instead. */
+function writeTo(sink: Sink, events: readonly Event[]): Promise<void> {
+  try {
+    return sink.write(events);
+  } catch (err) {
+    return Promise.reject(err);
   }
 }

@@ -60,41 +60,64 @@ export interface BridgeOptions {
 export class Bridge implements RepositoryListener {
   constructor(private readonly options: BridgeOptions) {}
 
-  async manifestPushed(repo: string, manifest: Manifest, options: { tag?: string; digest?: string } = {}): Promise<void> {
-    return this.write(this.manifestEvent('push', repo, manifest, options));
+  // Not async: each returns the sink's write as it is, with no promise of its own around
+  // it; an event that cannot be built rejects all the same.
+
+  manifestPushed(repo: string, manifest: Manifest, options: { tag?: string; digest?: string } = {}): Promise<void> {
+    try {
+      return this.write(this.manifestEvent('push', repo, manifest, options));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
-  async manifestPulled(repo: string, manifest: Manifest, options: { tag?: string; digest?: string } = {}): Promise<void> {
-    return this.write(this.manifestEvent('pull', repo, manifest, options));
+  manifestPulled(repo: string, manifest: Manifest, options: { tag?: string; digest?: string } = {}): Promise<void> {
+    try {
+      return this.write(this.manifestEvent('pull', repo, manifest, options));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
-  async manifestDeleted(repo: string, digest: string): Promise<void> {
+  manifestDeleted(repo: string, digest: string): Promise<void> {
     return this.write(this.event('delete', { digest, repository: repo }, 'manifest'));
   }
 
-  async blobPushed(repo: string, desc: Descriptor): Promise<void> {
-    return this.write(this.blobEvent('push', repo, desc));
+  blobPushed(repo: string, desc: Descriptor): Promise<void> {
+    try {
+      return this.write(this.blobEvent('push', repo, desc));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
-  async blobPulled(repo: string, desc: Descriptor): Promise<void> {
-    return this.write(this.blobEvent('pull', repo, desc));
+  blobPulled(repo: string, desc: Descriptor): Promise<void> {
+    try {
+      return this.write(this.blobEvent('pull', repo, desc));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
-  async blobMounted(repo: string, desc: Descriptor, fromRepo: string): Promise<void> {
-    const event = this.blobEvent('mount', repo, desc);
-    event.target.fromRepository = fromRepo;
-    return this.write(event);
+  blobMounted(repo: string, desc: Descriptor, fromRepo: string): Promise<void> {
+    try {
+      const event = this.blobEvent('mount', repo, desc);
+      event.target.fromRepository = fromRepo;
+      return this.write(event);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
-  async blobDeleted(repo: string, digest: string): Promise<void> {
+  blobDeleted(repo: string, digest: string): Promise<void> {
     return this.write(this.event('delete', { digest, repository: repo }, 'blob'));
   }
 
-  async tagDeleted(repo: string, tag: string): Promise<void> {
+  tagDeleted(repo: string, tag: string): Promise<void> {
     return this.write(this.event('delete', { repository: repo, tag }, 'tag'));
   }
 
-  async repoDeleted(repo: string): Promise<void> {
+  repoDeleted(repo: string): Promise<void> {
     return this.write(this.event('delete', { repository: repo }, 'repository'));
   }
 
@@ -140,7 +163,12 @@ export class Bridge implements RepositoryListener {
     return { id: newEventId(), timestamp: eventTimestamp(), action, target, request, actor, source, kind };
   }
 
+  /** The sink's write; one that throws rejects instead, as from an async sink. */
   private write(event: Event): Promise<void> {
-    return this.options.sink.write([event]);
+    try {
+      return this.options.sink.write([event]);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 }

@@ -29,17 +29,10 @@ interface Watch {
   readonly onError: NotificationErrorHandler;
 }
 
-/** Reports one operation that succeeded; a failure goes to `onError`, never to the caller. */
-async function notify(watch: Watch, operation: string, emit: (listener: RepositoryListener) => Promise<void>): Promise<void> {
-  try {
-    await emit(watch.listener);
-  } catch (err) {
-    watch.onError(err as Error, operation);
-  }
-}
-
 // The watched methods, written once for every request: each takes the watch and the
-// service it decorates first. A request pays for its views, not for new closures.
+// service it decorates first. A request pays for its views, not for new closures. Each
+// reports the operation once it has succeeded; a failure to report goes to `onError`,
+// never to the caller.
 type Wrapped<S> = {
   [K in keyof S]?: S[K] extends (...args: infer A) => infer R ? (watch: Watch, target: S, ...args: A) => R : never;
 };
@@ -47,46 +40,78 @@ type Wrapped<S> = {
 const MANIFESTS: Wrapped<ManifestService> = {
   async get(w, target, ref) {
     const manifest = await target.get(ref);
-    await notify(w, 'manifest pull', (l) => l.manifestPulled(w.name, manifest, { tag: ref.tag, digest: manifest.digest }));
+    try {
+      await w.listener.manifestPulled(w.name, manifest, { tag: ref.tag, digest: manifest.digest });
+    } catch (err) {
+      w.onError(err as Error, 'manifest pull');
+    }
     return manifest;
   },
   async put(w, target, manifest, options) {
     const digest = await target.put(manifest, options);
-    await notify(w, 'manifest push', (l) => l.manifestPushed(w.name, manifest, { tag: options?.tag, digest }));
+    try {
+      await w.listener.manifestPushed(w.name, manifest, { tag: options?.tag, digest });
+    } catch (err) {
+      w.onError(err as Error, 'manifest push');
+    }
     return digest;
   },
   async delete(w, target, digest) {
     await target.delete(digest);
-    await notify(w, 'manifest delete', (l) => l.manifestDeleted(w.name, digest));
+    try {
+      await w.listener.manifestDeleted(w.name, digest);
+    } catch (err) {
+      w.onError(err as Error, 'manifest delete');
+    }
   },
 };
 
 const BLOBS: Wrapped<BlobService> = {
   async open(w, target, digest) {
     const blob = await target.open(digest);
-    await notify(w, 'blob pull', (l) => l.blobPulled(w.name, blob.descriptor));
+    try {
+      await w.listener.blobPulled(w.name, blob.descriptor);
+    } catch (err) {
+      w.onError(err as Error, 'blob pull');
+    }
     return blob;
   },
   async commit(w, target, uploadId, digest) {
     const desc = await target.commit(uploadId, digest);
-    await notify(w, 'blob push', (l) => l.blobPushed(w.name, desc));
+    try {
+      await w.listener.blobPushed(w.name, desc);
+    } catch (err) {
+      w.onError(err as Error, 'blob push');
+    }
     return desc;
   },
   async mount(w, target, digest, from) {
     const desc = await target.mount(digest, from);
-    await notify(w, 'blob mount', (l) => l.blobMounted(w.name, desc, from));
+    try {
+      await w.listener.blobMounted(w.name, desc, from);
+    } catch (err) {
+      w.onError(err as Error, 'blob mount');
+    }
     return desc;
   },
   async delete(w, target, digest) {
     await target.delete(digest);
-    await notify(w, 'blob delete', (l) => l.blobDeleted(w.name, digest));
+    try {
+      await w.listener.blobDeleted(w.name, digest);
+    } catch (err) {
+      w.onError(err as Error, 'blob delete');
+    }
   },
 };
 
 const TAGS: Wrapped<TagService> = {
   async untag(w, target, tag) {
     await target.untag(tag);
-    await notify(w, 'tag delete', (l) => l.tagDeleted(w.name, tag));
+    try {
+      await w.listener.tagDeleted(w.name, tag);
+    } catch (err) {
+      w.onError(err as Error, 'tag delete');
+    }
   },
 };
 
@@ -111,7 +136,11 @@ class RepositoryView<R extends Repository> implements ProxyHandler<R> {
         if (typeof target.remove !== 'function') break;
         return (this.remove ??= async () => {
           await target.remove!();
-          await notify(this.watch, 'repository delete', (l) => l.repoDeleted(this.watch.name));
+          try {
+            await this.watch.listener.repoDeleted(this.watch.name);
+          } catch (err) {
+            this.watch.onError(err as Error, 'repository delete');
+          }
         });
     }
     return Reflect.get(target, prop, receiver);

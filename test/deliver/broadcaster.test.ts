@@ -33,4 +33,34 @@ describe('Broadcaster', () => {
     await pending;
     expect(good.events).toHaveLength(1);
   });
+
+  it('with one sink, reports its failure, thrown or rejected, and resolves', async () => {
+    const errors: [string, number][] = [];
+    const rejecting = new Broadcaster([new FlakySink(() => true)], { onError: (e, i) => errors.push([e.message, i]) });
+    await expect(rejecting.write(makeEvents(1))).resolves.toBeUndefined();
+    const throwing = new Broadcaster(
+      [
+        {
+          write: () => {
+            throw new Error('thrown at once');
+          },
+          close: async () => undefined,
+        },
+      ],
+      { onError: (e, i) => errors.push([e.message, i]) },
+    );
+    await expect(throwing.write(makeEvents(1))).resolves.toBeUndefined();
+    expect(errors).toEqual([[expect.any(String), 0], ['thrown at once', 0]]);
+  });
+
+  it('with one sink, hands it the very array and rejects writes once closed', async () => {
+    const sink = new RecordingSink();
+    const seen: unknown[] = [];
+    const b = new Broadcaster([{ write: async (events) => void seen.push(events), close: () => sink.close() }]);
+    const events = makeEvents(2);
+    await b.write(events);
+    expect(seen[0]).toBe(events);
+    await b.close();
+    await expect(b.write(events)).rejects.toThrow('broadcaster: sink is closed');
+  });
 });

@@ -33,6 +33,18 @@ describe('Filter: Distribution\'s ignore lists', () => {
     expect(f.accepts(event)).toBe(passes);
   });
 
+  it('with no list to consult, passes each write on as it came, and an empty one not at all', async () => {
+    const writes: unknown[] = [];
+    const f = new Filter({ write: async (events) => void writes.push(events), close: async () => undefined });
+    const events = [makeEvent('push'), makeEvent('pull')];
+    await f.write(events);
+    await f.write([]);
+    expect(writes).toHaveLength(1);
+    expect(writes[0]).toBe(events);
+    await f.close();
+    await expect(f.write(events)).rejects.toThrow('filter: sink is closed');
+  });
+
   it('passes the kept events of a mixed write in one write', async () => {
     const dst = new RecordingSink();
     const f = new Filter(dst, { ignore: { actions: ['pull'] } });

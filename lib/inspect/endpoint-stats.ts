@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { Event } from '../model/event';
 import type { AttemptDetail, HttpSinkHooks } from '../deliver/http-sink';
-import type { NotificationMetrics } from './metrics';
+import type { EventOutcome, NotificationMetrics } from './metrics';
 import type { QueueHooks } from '../deliver/queue';
 import type { SpoolHooks } from '../stores/spooling-store';
 import type { DeliveryRecorder } from './delivery-recorder';
@@ -91,6 +91,9 @@ export class EndpointStats {
     State: 'closed',
   };
 
+  /** The outcomes counted at least once (their Prometheus series exist). */
+  readonly counted: Partial<Record<EventOutcome, true>> = {};
+
   /** Pending events by when they were accepted, oldest first, as [ms since the epoch, count]. */
   private readonly pendingSince: [number, number][] = [];
   /** Events just dead-lettered: their egress (leaving the queue) is not a delivery. */
@@ -104,7 +107,8 @@ export class EndpointStats {
     options: EndpointStatsOptions = {},
   ) {
     this.recorder = options.recorder;
-    this.metrics?.pending.set({ endpoint }, 0);
+    // Counters, pending and statuses go to the metrics when they are scraped.
+    this.metrics?.watchCounters(this);
     this.metrics?.watchOldestPending(endpoint, () => this.oldestPendingAgeSeconds());
     this.setState('closed');
   }
@@ -175,14 +179,13 @@ export class EndpointStats {
     }
   }
 
-  private count(type: 'Events' | 'Successes' | 'Failures' | 'Errors' | 'Dropped' | 'DeadLettered' | 'Spooled', n: number): void {
+  private count(type: EventOutcome, n: number): void {
     this.counters[type] += n;
-    this.metrics?.events.inc({ type, endpoint: this.endpoint }, n);
+    this.counted[type] = true;
   }
 
   private setPending(n: number): void {
     this.counters.Pending = Math.max(0, n);
-    this.metrics?.pending.set({ endpoint: this.endpoint }, this.counters.Pending);
   }
 
   /** Events already in a durable store when the endpoint starts. */
@@ -245,7 +248,6 @@ export class EndpointStats {
     const answered = (status: number, events: readonly Event[], ms: number) => {
       const code = statusText(status);
       this.counters.Statuses[code] = (this.counters.Statuses[code] ?? 0) + events.length;
-      this.metrics?.statuses.inc({ code, endpoint: this.endpoint }, events.length);
       this.metrics?.latency.observe({ endpoint: this.endpoint }, ms / 1000);
     };
     return {

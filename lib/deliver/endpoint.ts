@@ -68,16 +68,23 @@ const SHRINK_HOLD_MS = 60_000;
 class ShrinkOnTimeout implements Sink {
   private limit = Infinity;
   private shrunkAt = 0;
-  /** Events the endpoint took in a write that then failed: the next write may start with them. */
-  private taken = new WeakSet<Event>();
+  /**
+   * Events the endpoint took in a write that then failed: the next write may start with
+   * them. Undefined while there are none, as after every write that went whole: a write
+   * of one request costs no bookkeeping per event.
+   */
+  private taken?: WeakSet<Event>;
 
   constructor(private readonly dst: Sink) {}
 
   async write(events: readonly Event[]): Promise<void> {
     if (this.limit !== Infinity && performance.now() - this.shrunkAt > SHRINK_HOLD_MS) this.limit = Infinity;
     let sent = 0;
-    while (sent < events.length && this.taken.has(events[sent])) sent++;
-    if (sent === 0) this.taken = new WeakSet(); // not the rest of the failed write: forget it
+    const taken = this.taken;
+    if (taken !== undefined) {
+      while (sent < events.length && taken.has(events[sent])) sent++;
+      if (sent === 0) this.taken = undefined; // not the rest of the failed write: forget it
+    }
     while (sent < events.length) {
       // The very array when it goes whole: the body measured or prepared for it is reused.
       const part = sent === 0 && events.length <= this.limit ? events : events.slice(sent, sent + this.limit);
@@ -88,13 +95,17 @@ class ShrinkOnTimeout implements Sink {
           this.limit = Math.ceil(part.length / 2);
           this.shrunkAt = performance.now();
         }
+        // What went before this request was taken: a retry of this write skips it.
+        if (sent > 0) {
+          this.taken ??= new WeakSet();
+          for (let i = 0; i < sent; i++) this.taken.add(events[i]);
+        }
         throw err;
       }
-      for (const event of part) this.taken.add(event);
       sent += part.length;
     }
     // Delivered, all of it; what the failed write took beyond it is still to be skipped.
-    for (const event of events) this.taken.delete(event);
+    if (this.taken !== undefined) for (const event of events) this.taken.delete(event);
   }
 
   prepare(events: readonly Event[]): void {
@@ -334,7 +345,7 @@ export class Endpoint implements Sink {
    * Queues events (filtered) for delivery, also while delivery is paused or gone. Rejects
    * with the `StoreCorruptError` that stopped delivery while the store is damaged.
    */
-  async write(events: readonly Event[]): Promise<void> {
+  write(events: readonly Event[]): Promise<void> {
     return this.head.write(events);
   }
 

@@ -61,6 +61,49 @@ describe('Go encoder rules', () => {
     expect(encodeEnvelope([])).toBe('{}');
     expect(decodeEnvelope('{}')).toEqual({ events: [] });
   });
+
+  // The indented envelope is written out field by field; the compact one goes through
+  // JSON.stringify. Both must say the same, laid out as JSON.stringify(…, null, 3) would.
+  const goEscaped = (text: string) => text.replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const platform = { architecture: 'arm64', os: 'linux', variant: 'v8', 'os.features': ['a', 'b'] };
+  const varied: Event[] = [
+    base,
+    { ...base, timestamp: undefined as unknown as string, target: {}, request: { id: '', method: '', useragent: '' }, actor: { name: '' }, source: { addr: 'h:5000' } },
+    {
+      ...base,
+      action: 'push',
+      kind: 'manifest',
+      actor: { name: 'ann<e>' },
+      target: {
+        mediaType: 'application/vnd.oci.image.index.v1+json',
+        size: 0,
+        digest: 'sha256:' + 'd'.repeat(64),
+        urls: ['https://mirror/&x'],
+        annotations: { 'org.opencontainers.image.title': 'tiny & \u2028 "quoted"', empty: '' },
+        platform,
+        data: 'e30=',
+        artifactType: 'application/x.sbom',
+        length: 12,
+        repository: 'team/app',
+        fromRepository: 'base/app',
+        url: 'http://r/v2/team/app/manifests/sha256:d',
+        tag: 'v1.0',
+        references: [
+          { mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 7, digest: 'sha256:' + 'e'.repeat(64), platform, annotations: {} },
+          { digest: 'sha256:' + 'f'.repeat(64), urls: [] },
+        ],
+      },
+    },
+    { ...base, target: { repository: 'r', references: [], urls: [], annotations: {} }, request: { ...base.request, addr: '', host: 'h\u00e9' } },
+  ];
+
+  it.each(['v1', 'v2'] as const)('lays the indented %s envelope out as the compact one, indented by three', (version) => {
+    for (let n = 1; n <= varied.length; n++) {
+      const events = varied.slice(0, n);
+      const compact = JSON.parse(encodeEnvelope(events, { version, indent: false }));
+      expect(encodeEnvelope(events, { version })).toBe(goEscaped(JSON.stringify(compact, null, 3)));
+    }
+  });
 });
 
 describe('decoding bad input', () => {

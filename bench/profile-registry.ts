@@ -4,10 +4,12 @@
 //   PROF=dir  ... writes a V8 CPU profile of the registry to dir (node --cpu-prof)
 //   NOTIFICATIONS='{"log":{"events":0,"attempts":0}}'  merged into the notifications section
 //   DEMO_ROOT=/path/to/another/checkout          runs that tree's demo registry (A/B runs)
+//   GC_LOG=file                                  V8's line per collection (--trace-gc-nvp) to file; the
+//                                                JSON line then adds the bytes allocated and promoted per GET
 // Prints one JSON line: req/s, and the registry's CPU per GET (user and system apart), read
 // once the receiver holds every event of the run, as bench/distribution.ts measures it.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
@@ -36,8 +38,22 @@ async function main(): Promise<void> {
   const configFile = path.join(dir, 'config.yml');
   writeFileSync(configFile, stringify(config));
   const prof = process.env.PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PROF}`] : [];
+  const gcLog = process.env.GC_LOG;
+  if (gcLog) prof.push('--trace-gc-nvp');
+  const gcFd = gcLog ? openSync(gcLog, 'w') : undefined;
   const main = path.join(process.env.DEMO_ROOT ?? ROOT, 'demo-registry', 'main.ts');
-  const registry = spawn(process.execPath, [...prof, '-r', TSX_HOOK, main, '--config', configFile], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const registry = spawn(process.execPath, [...prof, '-r', TSX_HOOK, main, '--config', configFile], { stdio: ['ignore', gcFd ?? 'ignore', 'inherit'] });
+  if (gcFd !== undefined) closeSync(gcFd);
+  /** Bytes allocated and promoted so far, from the collections logged. */
+  const gcTotals = () => {
+    let allocated = 0;
+    let promoted = 0;
+    for (const line of gcLog ? readFileSync(gcLog, 'utf8').split('\n') : []) {
+      allocated += Number(/ allocated=(\d+)/.exec(line)?.[1] ?? 0);
+      promoted += Number(/ promoted=(\d+)/.exec(line)?.[1] ?? 0);
+    }
+    return { allocated, promoted };
+  };
   try {
     const url = `http://127.0.0.1:${port}`;
     await waitForRegistry(url, registry);
@@ -48,13 +64,18 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 500));
     const before = await count();
     const cpu0 = cpuOf(registry.pid!);
+    const gc0 = gcTotals();
     const run = await autocannon(image.manifestUrl, ['-c', '10', '-d', seconds, ...headers]);
     if (!off) await waitUntil(async () => (await count()) >= before + run.total, 'every event of the run at the receiver', 60_000, 10);
     const cpu1 = cpuOf(registry.pid!);
+    const gc1 = gcTotals();
     const per = (ms: number) => Math.round((ms * 1000) / run.total);
     const user = per(cpu1.user - cpu0.user);
     const system = per(cpu1.system - cpu0.system);
-    console.log(JSON.stringify({ notifications: off ? 'off' : 'on', reqPerSec: Math.round(run.reqPerSec), requests: run.total, cpuUsPerReq: user + system, userUs: user, systemUs: system }));
+    const gc = gcLog
+      ? { allocatedPerReq: Math.round((gc1.allocated - gc0.allocated) / run.total), promotedPerReq: Math.round((gc1.promoted - gc0.promoted) / run.total) }
+      : {};
+    console.log(JSON.stringify({ notifications: off ? 'off' : 'on', reqPerSec: Math.round(run.reqPerSec), requests: run.total, cpuUsPerReq: user + system, userUs: user, systemUs: system, ...gc }));
   } finally {
     await stopWithin(registry, 20_000);
     await stopWithin(receiver.child);

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import type Redis from 'ioredis';
+import type { ChainableCommander, default as Redis } from 'ioredis';
 import { DEFAULTS } from '../config/defaults';
 import { decodeEvent, encodeEvent } from '../codec/envelope';
 import type { Event } from '../model/event';
@@ -128,8 +128,15 @@ return removed`;
  * - **Taking.** Each take first takes over the entries of other consumers that have been
  *   idle for `claimIdleMs` (a live consumer touches what it holds every third of that, so
  *   only a dead one's go idle), then hands out what this consumer holds, oldest first,
- *   and only when it holds nothing reads new entries. Entries taken over while a read
- *   waited go before the new ones it brought: what one take returns is in stream order.
+ *   and only when it holds nothing new entries. Entries taken over while a read waited
+ *   go before the new ones it brought: what one take returns is in stream order.
+ * - **Round trips.** New entries are handed out only once a look at the group, after
+ *   the read that brought them, finds that nothing older is ours (none taken over, none
+ *   a lost answer left with us); read and look go in one pipeline. So while the store
+ *   knows it holds nothing (all it handed out acknowledged, its pending list seen empty
+ *   or handed out in full), a take skips reading that list: a backlog drains at one
+ *   round trip per take, plus the ack. Whatever the store does not know (a restart, a
+ *   lost answer) the look finds, and the pending list is read.
  * - **Order across replicas.** Replicas deliver at the same time, each what it took, so an
  *   endpoint gets the events of different replicas interleaved, not in stream order. A
  *   dead replica's entries can be told from a slow one's only by their idle time, so they
@@ -168,6 +175,13 @@ export class RedisStore implements QueueStore {
   private readonly options: RedisStoreOptions;
   private opened?: Promise<void>;
   private takeChain: Promise<unknown> = Promise.resolve();
+  /** Entries take handed out and ack has not yet removed: a take hands them out again. */
+  private readonly handedOut = new Set<string>();
+  /**
+   * Whether this consumer's pending list held nothing but `handedOut` when last seen, so
+   * that a take may go straight to new entries (their look finds anything else).
+   */
+  private holdsNothing = false;
   private closed = false;
   private heartbeat?: NodeJS.Timeout;
 
@@ -303,32 +317,40 @@ export class RedisStore implements QueueStore {
     await this.ready('take');
     const deadline = Date.now() + waitMs;
     for (;;) {
-      // Dead consumers' idle entries join ours; then everything we hold, in stream order.
-      await this.reclaim(max);
-      const own = await this.read(this.client, max, '0');
-      if (own.events.length > 0) return own.events;
-      if (own.entries > 0) continue; // all set aside as corrupt or deleted: look again
+      if (!this.holdsNothing || this.handedOut.size > 0) {
+        // Dead consumers' idle entries join ours; then everything we hold, in stream order.
+        const own = await this.readOwn(max);
+        // Handed out in full (fewer than max), the list holds nothing more until we read.
+        this.holdsNothing = own.entries < max;
+        if (own.events.length > 0) return this.handOut(own.events);
+        if (own.entries > 0) continue; // all set aside as corrupt or deleted: look again
+        this.handedOut.clear(); // acknowledged, or deleted under us
+      }
+      // New entries, and the look that says whether they may go out (one round trip).
+      const fresh = await this.readNew(max);
+      if (fresh === undefined) continue; // something older is ours: the pending list first
+      if (fresh.events.length > 0) return this.handOut(fresh.events);
+      if (fresh.entries > 0) continue; // all set aside as corrupt: look again
       if (signal.aborted || this.closed) return [];
       const remaining = deadline - Date.now();
+      if (remaining <= 0) return [];
       // Block no longer than claimIdleMs, so entries of a dead consumer are picked up
       // while we wait rather than only on the next take.
-      const fresh =
-        remaining <= 0
-          ? await this.read(this.client, max, '>')
-          : await this.blockingRead(max, Math.max(1, Math.min(remaining, this.claimIdleMs)), signal);
+      const waited = await this.blockingRead(max, Math.max(1, Math.min(remaining, this.claimIdleMs)), signal);
       if (this.closed) return [];
-      // New entries go out now only when nothing older is ours: no entries of consumers
-      // that went idle while we waited, and none that a read whose answer was lost gave
-      // us (the client sends a read again when it reconnects, and Redis answers the second
-      // with newer entries). Otherwise they go out from our pending list, in order, on the
-      // next turn.
-      if (fresh.events.length > 0) {
-        if ((await this.reclaim(max)) === 0 && (await this.oldestHeld()) === fresh.events[0].key) return fresh.events;
+      if (waited.events.length > 0) {
+        if (await this.nothingOlderHeld(waited.events[0].key, max)) return this.handOut(waited.events);
+        this.holdsNothing = false;
         continue;
       }
-      if (fresh.entries > 0) continue;
-      if (remaining <= 0 || signal.aborted) return [];
+      if (waited.entries > 0) continue;
+      if (signal.aborted) return [];
     }
+  }
+
+  private handOut(events: StoredEvent[]): StoredEvent[] {
+    for (const e of events) this.handedOut.add(e.key);
+    return events;
   }
 
   async ack(entries: readonly StoredEvent[]): Promise<void> {
@@ -337,6 +359,7 @@ export class RedisStore implements QueueStore {
     const ids = entries.map((e) => e.key);
     // XDEL too, so the stream holds only what is not yet acknowledged.
     await this.client.multi().xack(this.key, this.group, ...ids).xdel(this.key, ...ids).exec();
+    for (const id of ids) this.handedOut.delete(id);
   }
 
   /**
@@ -412,35 +435,103 @@ export class RedisStore implements QueueStore {
   }
 
   /**
-   * Takes over, oldest first, up to `max` entries that other consumers have left idle for
-   * `claimIdleMs`; they join this consumer's pending list. Returns how many.
+   * Takes over, oldest first, up to `max` entries other consumers have left idle for
+   * `claimIdleMs`, then reads up to `max` of the entries this consumer holds, oldest
+   * first: one round trip, two when the group's list is long.
    */
-  private async reclaim(max: number): Promise<number> {
-    let cursor = '0-0';
+  private async readOwn(max: number): Promise<Read> {
+    const [claim, own] = await this.pipelined((p) => {
+      this.queueReclaim(p, '0-0', max);
+      p.call('XREADGROUP', 'GROUP', this.group, this.consumer, 'COUNT', max, 'STREAMS', this.key, '0');
+    });
+    const [cursor, ids] = claim as [string, string[]];
+    // XAUTOCLAIM looks at a limited stretch of the group's list per call: follow its cursor,
+    // and read again if that took more over.
+    if (cursor !== '0-0' && ids.length < max && (await this.reclaimFrom(cursor, max - ids.length)) > 0) return this.readOwn(max);
+    return this.decodeReply(own);
+  }
+
+  /**
+   * Reads up to `max` new entries and, in the same pipeline, looks whether anything
+   * older is ours: entries of a consumer idle for `claimIdleMs` (taken over now), or
+   * entries a read whose answer was lost gave us (the client sends a read again when it
+   * reconnects, and Redis answers the second with newer entries). Returns the new entries
+   * (none when there are none) when nothing older is ours; undefined when something is:
+   * then everything goes out from the pending list, oldest first.
+   */
+  private async readNew(max: number): Promise<Read | undefined> {
+    const [reply, claim, held] = await this.pipelined((p) => {
+      p.call('XREADGROUP', 'GROUP', this.group, this.consumer, 'COUNT', max, 'STREAMS', this.key, '>');
+      this.queueReclaim(p, '0-0', max);
+      p.call('XPENDING', this.key, this.group, '-', '+', 1, this.consumer);
+    });
+    const fresh = await this.decodeReply(reply);
+    if (await this.nothingOlder(claim, held, fresh.events[0]?.key, max)) return fresh;
+    this.holdsNothing = false;
+    return undefined;
+  }
+
+  /** After a blocking read: whether, once idle entries are taken over, the oldest entry this consumer holds is `first`. */
+  private async nothingOlderHeld(first: string, max: number): Promise<boolean> {
+    const [claim, held] = await this.pipelined((p) => {
+      this.queueReclaim(p, '0-0', max);
+      p.call('XPENDING', this.key, this.group, '-', '+', 1, this.consumer);
+    });
+    return this.nothingOlder(claim, held, first, max);
+  }
+
+  /**
+   * From an XAUTOCLAIM and an XPENDING answer: none taken over, and the oldest entry this
+   * consumer holds is `first` (it holds none when `first` is undefined).
+   */
+  private async nothingOlder(claim: unknown, held: unknown, first: string | undefined, max: number): Promise<boolean> {
+    const [cursor, ids] = claim as [string, string[]];
+    if (ids.length > 0) return false;
+    if (cursor !== '0-0' && (await this.reclaimFrom(cursor, max)) > 0) return false;
+    return (held as [string, ...unknown[]][])[0]?.[0] === first;
+  }
+
+  private queueReclaim(p: ChainableCommander, cursor: string, max: number): void {
+    p.call('XAUTOCLAIM', this.key, this.group, this.consumer, this.claimIdleMs, cursor, 'COUNT', max, 'JUSTID');
+  }
+
+  /** Follows XAUTOCLAIM's cursor from `cursor`, taking over up to `max` entries; returns how many. */
+  private async reclaimFrom(cursor: string, max: number): Promise<number> {
     let claimed = 0;
-    // XAUTOCLAIM looks at a limited stretch of the group's list per call: follow its cursor.
-    do {
-      const reply = (await this.withGroup(() =>
-        this.client.call('XAUTOCLAIM', this.key, this.group, this.consumer, this.claimIdleMs, cursor, 'COUNT', max - claimed, 'JUSTID'),
-      )) as [string, string[]];
-      cursor = reply[0];
-      claimed += reply[1].length;
-    } while (cursor !== '0-0' && claimed < max && !this.closed);
+    while (cursor !== '0-0' && claimed < max && !this.closed) {
+      const [[next, ids]] = (await this.pipelined((p) => this.queueReclaim(p, cursor, max - claimed))) as [[string, string[]]];
+      cursor = next;
+      claimed += ids.length;
+    }
     return claimed;
   }
 
-  /** The id of the oldest entry this consumer holds (taken, not acknowledged), if any. */
-  private async oldestHeld(): Promise<string | undefined> {
-    const reply = (await this.withGroup(() => this.client.call('XPENDING', this.key, this.group, '-', '+', 1, this.consumer))) as [string, ...unknown[]][];
-    return reply[0]?.[0];
+  /**
+   * Sends the commands `queue` adds in one pipeline (one round trip) and returns their
+   * answers; rejects with the first error, after recreating the group once if the stream
+   * was deleted under us.
+   */
+  private pipelined(queue: (p: ChainableCommander) => void): Promise<unknown[]> {
+    return this.withGroup(async () => {
+      const p = this.client.pipeline();
+      queue(p);
+      const results = (await p.exec()) ?? [];
+      const failed = results.find(([err]) => err);
+      if (failed) throw failed[0];
+      return results.map(([, reply]) => reply);
+    });
   }
 
   private async read(conn: Redis, max: number, from: string, blockMs?: number): Promise<Read> {
     const args: (string | number)[] = ['GROUP', this.group, this.consumer, 'COUNT', max];
     if (blockMs !== undefined) args.push('BLOCK', blockMs);
     args.push('STREAMS', this.key, from);
-    const reply = (await this.withGroup(() => conn.call('XREADGROUP', ...args))) as [string, StreamEntry[]][] | null;
-    const entries = reply?.[0]?.[1] ?? [];
+    return this.decodeReply(await this.withGroup(() => conn.call('XREADGROUP', ...args)));
+  }
+
+  /** The events of an XREADGROUP answer (null when it found nothing new). */
+  private async decodeReply(reply: unknown): Promise<Read> {
+    const entries = (reply as [string, StreamEntry[]][] | null)?.[0]?.[1] ?? [];
     return { events: await this.decode(entries), entries: entries.length };
   }
 

@@ -73,6 +73,32 @@ describeWithRedis('faults: an answer of Redis lost with its connection', () => {
     expect(received.filter((id, i) => received.indexOf(id) === i).map((id) => names.get(id))).toEqual(['E1', 'E2', 'E3', 'E4']);
   }, 30_000);
 
+  it('entries a take gave from the backlog, its answer lost, are handed out again before newer ones', async () => {
+    const db = new URL(REDIS_URL).pathname || '';
+    const store = await RedisStore.connect({ url: `redis://127.0.0.1:${proxy.port}${db}`, prefix, queue: 'hook', consumer: 'one' });
+    const writer = await RedisStore.connect({ url: REDIS_URL, prefix, queue: 'hook', consumer: 'writer' });
+    closing.push(() => writer.close(), () => store.close());
+    const signal = new AbortController().signal;
+    expect(await store.take(2, signal, 0)).toEqual([]); // Redis now knows the take's script
+    const events = makeEvents(4);
+    await writer.append(events); // a backlog: a take reads new entries without waiting
+
+    proxy.loseNextAnswer();
+    const order: string[] = [];
+    let failures = 0;
+    while (order.length < events.length) {
+      // The client sends the take again on its new connection, or the take fails and is made again.
+      const batch = await store.take(2, signal, 0).catch(() => (failures++, []));
+      order.push(...batch.map((b) => b.event.id));
+      await store.ack(batch);
+    }
+    const names = new Map(events.map((e, i) => [e.id, `E${i + 1}`]));
+    report('redis-lost-take-answer', { lostAnswerHeldFirstEvents: proxy.swallowed.some((text) => text.includes(events[0].id)), arrivalOrder: order.map((id) => names.get(id)), failedTakes: failures });
+    expect(proxy.swallowed.some((text) => text.includes(events[0].id))).toBe(true); // the lost answer was the take's
+    expect(order.map((id) => names.get(id))).toEqual(['E1', 'E2', 'E3', 'E4']);
+    expect(await store.pending()).toBe(0);
+  }, 30_000);
+
   it('an XADD whose answer was lost is carried out twice: the event goes out twice, with one id (at-least-once, counted)', async () => {
     const db = new URL(REDIS_URL).pathname || '';
     const store = await RedisStore.connect({ url: `redis://127.0.0.1:${proxy.port}${db}`, prefix, queue: 'hook', consumer: 'one' });

@@ -188,6 +188,32 @@ describeWithRedis('RedisStore', () => {
     });
   });
 
+  it('drains a backlog in one request to Redis per take and one per ack', async () => {
+    const client = new Redis(REDIS_URL);
+    const store = new RedisStore({ client, prefix, queue: `requests-${++queues}`, consumer: 'c' });
+    try {
+      const events = makeEvents(1000);
+      await store.append(events);
+      // Each command, or pipeline of them, is one write to the connection's socket.
+      let requests = 0;
+      const socket = client.stream;
+      const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+      socket.write = ((...args: unknown[]) => (requests++, write(...args))) as typeof socket.write;
+      const taken: string[] = [];
+      for (let batch = await store.take(100, never(), 0); batch.length > 0; batch = await store.take(100, never(), 0)) {
+        taken.push(...ids(batch));
+        await store.ack(batch);
+      }
+      expect(taken).toEqual(events.map((e) => e.id));
+      // Ten takes and ten acks; the first take also reads the pending list (the store
+      // knows nothing of it yet), and the last finds nothing new.
+      expect(requests).toBe(10 + 10 + 1 + 1);
+    } finally {
+      await store.close();
+      await client.quit();
+    }
+  });
+
   describe('endpoint control', () => {
     const stores: RedisStore[] = [];
     const open = async (queue: string) => {

@@ -296,6 +296,13 @@ export class RedisStore implements QueueStore {
   async append(events: readonly Event[]): Promise<void> {
     await this.ready('append');
     if (events.length === 0) return;
+    if (events.length === 1) {
+      // One event, one command: a pipeline of one costs more than the command.
+      await this.client.xadd(this.key, '*', 'event', encodeEvent(events[0], { indent: false, withKind: true })).catch((err: Error) => {
+        throw new Error(`${this.description}: appending to ${this.key} failed: ${err.message}`);
+      });
+      return;
+    }
     const pipeline = this.client.pipeline();
     for (const event of events) pipeline.xadd(this.key, '*', 'event', encodeEvent(event, { indent: false, withKind: true }));
     const results = (await pipeline.exec()) ?? [];

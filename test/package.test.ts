@@ -97,7 +97,8 @@ describe('the published package', () => {
   });
 
   it('npx registry-notifications-receiver prints each event it receives', async () => {
-    const child = spawn('npx', ['--no-install', 'registry-notifications-receiver', '--port', '0'], { cwd: consumer });
+    // In a process group of its own: npx does not pass SIGTERM on to the receiver it starts.
+    const child = spawn('npx', ['--no-install', 'registry-notifications-receiver', '--port', '0'], { cwd: consumer, detached: true });
     try {
       let stderr = '';
       const port = await new Promise<number>((resolve, reject) => {
@@ -120,7 +121,13 @@ describe('the published package', () => {
       });
       expect(JSON.parse(await stdout).id).toBe(event.id);
     } finally {
-      child.kill('SIGTERM');
+      const exited = new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : child.once('exit', resolve)));
+      try {
+        process.kill(-child.pid!, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+      await exited;
     }
   });
 

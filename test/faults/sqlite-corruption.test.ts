@@ -4,7 +4,7 @@
 // delivery must stop (State `stopped` in /debug/vars) rather than loop sending the same
 // events again: the POSTs over the next seconds are counted and bounded. The next start
 // on the file refuses it, naming PRAGMA quick_check.
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -13,50 +13,17 @@ import { demoConfig, FAULT_IMAGE, hookMetrics, putTag, startDemo, type Demo } fr
 import { FaultProxy } from '../helpers/fault-proxy';
 import { RecordingReceiver, report } from '../helpers/fault-receiver';
 import { RegistryProcess } from '../helpers/registry-process';
+import { leafPages, prepareTouch, smash, touchFromElsewhere } from '../helpers/sqlite-damage';
 import { sleep, waitFor } from '../helpers/wait';
 
 const REPO = 'faults/corrupt';
-
-/** The leaf pages of a table, in key order. */
-function leafPages(file: string, table: string): number[] {
-  const db = new Database(file, { readonly: true });
-  try {
-    return db.prepare("SELECT pageno FROM dbstat WHERE name = ? AND pagetype = 'leaf' ORDER BY path").pluck().all(table) as number[];
-  } finally {
-    db.close();
-  }
-}
 
 /** Moves every page of the WAL into the file, so that damage to the file is what SQLite reads. */
 async function checkpoint(file: string): Promise<void> {
   const db = new Database(file);
   try {
-    db.exec('CREATE TABLE IF NOT EXISTS faults_elsewhere (n INTEGER)');
+    prepareTouch(db);
     await waitFor(() => (db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number }>)[0].busy === 0, { timeoutMs: 5_000, intervalMs: 50 });
-  } finally {
-    db.close();
-  }
-}
-
-/** Writes garbage over whole pages. */
-function smash(file: string, pages: number[]): void {
-  const header = Buffer.alloc(100);
-  const fd = openSync(file, 'r+');
-  try {
-    readSync(fd, header, 0, 100, 0);
-    const raw = header.readUInt16BE(16);
-    const pageSize = raw === 1 ? 65536 : raw;
-    for (const page of pages) writeSync(fd, Buffer.alloc(pageSize, 0xa5), 0, pageSize, (page - 1) * pageSize);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** A commit through another connection (to a table of its own), so the registry's connection drops its page cache. */
-function touchFromElsewhere(file: string): void {
-  const db = new Database(file);
-  try {
-    db.prepare('INSERT INTO faults_elsewhere (n) VALUES (?)').run(Date.now());
   } finally {
     db.close();
   }

@@ -1,7 +1,7 @@
 // A damaged SQLite file: found when the store opens (PRAGMA quick_check) and when the
 // damage shows up later, and never a loop of taking events that cannot be acknowledged.
 // The damage is real: garbage written over pages of a real file.
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -9,6 +9,7 @@ import { SqliteDeadLetterStore } from '../../lib/stores/sqlite-dead-letters';
 import { StoreCorruptError, StoreOpenError, type StoredEvent } from '../../lib/stores/queue-store';
 import { SqliteStore } from '../../lib/stores/sqlite-store';
 import { makeEvents } from '../helpers/events';
+import { leafPages, prepareTouch, smash, sqliteHeader, touchFromElsewhere } from '../helpers/sqlite-damage';
 
 const never = () => new AbortController().signal;
 
@@ -37,54 +38,9 @@ async function storeFile(appended: number, acked = 0): Promise<string> {
   if (acked > 0) await store.ack(await store.take(acked, never(), 0));
   await store.close(); // checkpoints: every page is in the file itself, none in the WAL
   const db = new Database(file);
-  db.exec('CREATE TABLE elsewhere (n INTEGER)'); // for touchFromElsewhere
+  prepareTouch(db);
   db.close();
   return file;
-}
-
-/** The file header's page size, first freelist trunk page and freelist length. */
-function header(file: string): { pageSize: number; freelistTrunk: number; freePages: number } {
-  const fd = openSync(file, 'r');
-  const buf = Buffer.alloc(100);
-  readSync(fd, buf, 0, 100, 0);
-  closeSync(fd);
-  const pageSize = buf.readUInt16BE(16);
-  return { pageSize: pageSize === 1 ? 65536 : pageSize, freelistTrunk: buf.readUInt32BE(32), freePages: buf.readUInt32BE(36) };
-}
-
-/** The leaf pages of a table or index, in key order (dbstat's path walks the b-tree). */
-function leafPages(file: string, name: string): number[] {
-  const db = new Database(file, { readonly: true });
-  try {
-    return db.prepare("SELECT pageno FROM dbstat WHERE name = ? AND pagetype = 'leaf' ORDER BY path").pluck().all(name) as number[];
-  } finally {
-    db.close();
-  }
-}
-
-/** Writes garbage over whole pages of the file, behind SQLite's back. */
-function smash(file: string, pages: number[]): void {
-  const { pageSize } = header(file);
-  const fd = openSync(file, 'r+');
-  try {
-    for (const page of pages) writeSync(fd, Buffer.alloc(pageSize, 0xa5), 0, pageSize, (page - 1) * pageSize);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/**
- * Commits a change through another connection (to a table of its own that needs no new
- * page), so that an open store's connection drops its page cache and reads the smashed
- * pages from the file.
- */
-function touchFromElsewhere(file: string): void {
-  const db = new Database(file);
-  try {
-    db.prepare('INSERT INTO elsewhere (n) VALUES (?)').run(Date.now());
-  } finally {
-    db.close();
-  }
 }
 
 const escaped = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -106,7 +62,7 @@ describe('a SqliteStore on a damaged file', () => {
 
   it("refuses to open a file with a broken freelist, quoting quick_check's findings", async () => {
     const file = await storeFile(500, 200);
-    const { freelistTrunk, freePages } = header(file);
+    const { freelistTrunk, freePages } = sqliteHeader(file);
     expect(freePages).toBeGreaterThan(0);
     smash(file, [freelistTrunk]);
 
@@ -155,7 +111,7 @@ describe('a SqliteStore on a damaged file', () => {
     const store = open(new SqliteStore({ path: file, queue: 'hooks' }));
     const batch = await store.take(100, never(), 0);
     expect(batch).toHaveLength(100);
-    smash(file, [header(file).freelistTrunk]);
+    smash(file, [sqliteHeader(file).freelistTrunk]);
     touchFromElsewhere(file);
 
     const err = await store.ack(batch).catch((e: unknown) => e);

@@ -192,6 +192,13 @@ export function parseCursor(cursor: string | undefined): number | undefined {
   return Number(cursor);
 }
 
+/** The first `limit` items, and the cursor after the last of them when there are more. */
+export function pageOf<T>(items: T[], limit: number, cursorOf: (item: T) => string): Paged<T> {
+  if (items.length <= limit) return { items, next: null };
+  const page = items.slice(0, limit);
+  return { items: page, next: cursorOf(page[page.length - 1]) };
+}
+
 /** The smallest id of something logged at `ms`: what is older than this is before it. */
 export function idAt(ms: number): number {
   return Math.floor(ms) * ID_SPAN;

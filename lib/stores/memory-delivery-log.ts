@@ -7,6 +7,7 @@ import {
   type FeedItem,
   type FeedMark,
   type FeedScan,
+  pageOf,
   parseCursor,
   type AttemptRecord,
   type DeliveryLog,
@@ -420,11 +421,4 @@ function lazyFeedItem(event: Event, seq: number): FeedItem {
       return full().body;
     },
   };
-}
-
-/** The first `limit` items, and the cursor after the last of them when there are more. */
-export function pageOf<T>(items: T[], limit: number, cursorOf: (item: T) => string): Paged<T> {
-  if (items.length <= limit) return { items, next: null };
-  const page = items.slice(0, limit);
-  return { items: page, next: cursorOf(page[page.length - 1]) };
 }

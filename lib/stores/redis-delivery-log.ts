@@ -8,6 +8,7 @@ import {
   feedItem,
   idAt,
   matches,
+  pageOf,
   parseCursor,
   type AttemptRecord,
   type DeliveryLog,
@@ -22,7 +23,6 @@ import {
   type Page,
   type Paged,
 } from './delivery-log';
-import { pageOf } from './memory-delivery-log';
 import { StoreClosedError, StoreOpenError } from './queue-store';
 
 export interface RedisDeliveryLogOptions extends Partial<DeliveryLogLimits> {

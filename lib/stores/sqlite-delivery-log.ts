@@ -6,6 +6,7 @@ import { decodeEvent } from '../codec/envelope';
 import type { Event } from '../model/event';
 import {
   idAt,
+  pageOf,
   parseCursor,
   type AttemptRecord,
   type DeliveryLog,
@@ -20,7 +21,6 @@ import {
   type Page,
   type Paged,
 } from './delivery-log';
-import { pageOf } from './memory-delivery-log';
 import { StoreClosedError } from './queue-store';
 import { openSqliteDatabase, type OpenSqliteOptions } from './sqlite-store';
 import type { SqliteLogWorkerData, WorkerReply, WorkerRequest } from './sqlite-log-worker';

@@ -4,7 +4,8 @@ import { decodeEnvelope } from '../../lib';
 import { decodeBrokerMessage } from '../../lib/codec/cloudevents-bindings';
 import { AmqpSink, UnroutableError } from '../../lib/deliver/amqp-sink';
 import { BrokerDeliveryError } from '../../lib/deliver/broker-sink';
-import { BrokerProxy, deliverThroughOutage, hookTally, requireBroker, BROKERS } from '../helpers/brokers';
+import { deliverThroughOutage, hookTally, requireBroker, BROKERS } from '../helpers/brokers';
+import { SwitchableProxy } from '../helpers/tcp-proxy';
 import { makeEvent, makeEvents } from '../helpers/events';
 import { describeSinkContract } from '../helpers/sink-contract';
 import { waitFor } from '../helpers/wait';
@@ -103,7 +104,7 @@ describe('AmqpSink', () => {
 
   it('loses nothing when the broker goes away mid-run: after it is back every event is in the queue, duplicates only with their own id', async () => {
     const { routingKey, received } = await bindQueue(channel);
-    const proxy = await new BrokerProxy(BROKERS.amqp.port).start();
+    const proxy = await new SwitchableProxy(BROKERS.amqp.port).start();
     const tally = hookTally();
     const sink = new AmqpSink(`amqp://guest:guest@127.0.0.1:${proxy.port}`, { routingKey, timeoutMs: 1000, hooks: tally.hooks });
     const batches = Array.from({ length: 20 }, () => makeEvents(10));
@@ -129,7 +130,7 @@ describe('AmqpSink', () => {
 
   it('releases its connection on close', async () => {
     const { routingKey } = await bindQueue(channel);
-    const proxy = await new BrokerProxy(BROKERS.amqp.port).start();
+    const proxy = await new SwitchableProxy(BROKERS.amqp.port).start();
     try {
       const sink = new AmqpSink(`amqp://guest:guest@127.0.0.1:${proxy.port}`, { routingKey });
       await sink.write(makeEvents(1));
@@ -142,7 +143,7 @@ describe('AmqpSink', () => {
   });
 
   it('rejects with the broker URL, credentials redacted, when the broker cannot be reached', async () => {
-    const proxy = await new BrokerProxy(BROKERS.amqp.port).start();
+    const proxy = await new SwitchableProxy(BROKERS.amqp.port).start();
     await proxy.cut();
     const sink = new AmqpSink(`amqp://alice:s3cret@127.0.0.1:${proxy.port}/vh`);
     const err = await sink.write(makeEvents(1)).catch((e: Error) => e);

@@ -4,7 +4,8 @@ import { decodeEnvelope } from '../../lib';
 import { decodeBrokerMessage } from '../../lib/codec/cloudevents-bindings';
 import { MqttSink, MQTT_EVENT_ID_PROPERTY } from '../../lib/deliver/mqtt-sink';
 import { BrokerDeliveryError } from '../../lib/deliver/broker-sink';
-import { BrokerProxy, deliverThroughOutage, hookTally, requireBroker, BROKERS } from '../helpers/brokers';
+import { deliverThroughOutage, hookTally, requireBroker, BROKERS } from '../helpers/brokers';
+import { SwitchableProxy } from '../helpers/tcp-proxy';
 import { makeEvent, makeEvents } from '../helpers/events';
 import { describeSinkContract } from '../helpers/sink-contract';
 import { waitFor } from '../helpers/wait';
@@ -93,7 +94,7 @@ describe('MqttSink', () => {
 
   it('loses nothing when the broker goes away mid-run: after it is back every event arrived, duplicates only with their own id', async () => {
     const { topic, received } = await subscriber();
-    const proxy = await new BrokerProxy(BROKERS.mqtt.port).start();
+    const proxy = await new SwitchableProxy(BROKERS.mqtt.port).start();
     const tally = hookTally();
     const sink = new MqttSink(`mqtt://127.0.0.1:${proxy.port}`, { topic, timeoutMs: 1000, hooks: tally.hooks });
     const batches = Array.from({ length: 20 }, () => makeEvents(10));
@@ -118,7 +119,7 @@ describe('MqttSink', () => {
   }, 60_000);
 
   it('releases its connection on close', async () => {
-    const proxy = await new BrokerProxy(BROKERS.mqtt.port).start();
+    const proxy = await new SwitchableProxy(BROKERS.mqtt.port).start();
     try {
       const sink = new MqttSink(`mqtt://127.0.0.1:${proxy.port}`, { topic: `regnotify-test/${randomUUID().slice(0, 8)}/{action}` });
       await sink.write(makeEvents(1));
@@ -131,7 +132,7 @@ describe('MqttSink', () => {
   });
 
   it('rejects with the broker URL, credentials redacted, when the broker cannot be reached', async () => {
-    const proxy = await new BrokerProxy(BROKERS.mqtt.port).start();
+    const proxy = await new SwitchableProxy(BROKERS.mqtt.port).start();
     await proxy.cut();
     const tally = hookTally();
     const sink = new MqttSink(`mqtt://alice:s3cret@127.0.0.1:${proxy.port}`, { hooks: tally.hooks });

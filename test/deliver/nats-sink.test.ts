@@ -6,7 +6,8 @@ import { decodeBrokerMessage } from '../../lib/codec/cloudevents-bindings';
 import { NatsSink } from '../../lib/deliver/nats-sink';
 import type { NatsConnection } from '../../lib/deliver/broker-drivers';
 import { BrokerDeliveryError } from '../../lib/deliver/broker-sink';
-import { BrokerProxy, deliverThroughOutage, hookTally, requireBroker, BROKERS } from '../helpers/brokers';
+import { deliverThroughOutage, hookTally, requireBroker, BROKERS } from '../helpers/brokers';
+import { SwitchableProxy } from '../helpers/tcp-proxy';
 import { makeEvent, makeEvents } from '../helpers/events';
 import { describeSinkContract } from '../helpers/sink-contract';
 import { waitFor } from '../helpers/wait';
@@ -117,7 +118,7 @@ describe('NatsSink', () => {
 
   it('loses nothing when the broker goes away mid-run: after it is back every event is in the stream, once', async () => {
     const { stream, subject } = fresh();
-    const proxy = await new BrokerProxy(BROKERS.nats.port).start();
+    const proxy = await new SwitchableProxy(BROKERS.nats.port).start();
     const tally = hookTally();
     const sink = new NatsSink(`nats://127.0.0.1:${proxy.port}`, { stream, createStream: true, subject, timeoutMs: 500, hooks: tally.hooks });
     const batches = Array.from({ length: 20 }, () => makeEvents(10));
@@ -141,7 +142,7 @@ describe('NatsSink', () => {
   }, 60_000);
 
   it('rejects with the broker URL, credentials redacted, when the broker cannot be reached', async () => {
-    const proxy = await new BrokerProxy(BROKERS.nats.port).start();
+    const proxy = await new SwitchableProxy(BROKERS.nats.port).start();
     await proxy.cut();
     const tally = hookTally();
     const sink = new NatsSink(`nats://alice:s3cret@127.0.0.1:${proxy.port}`, { hooks: tally.hooks });
@@ -162,7 +163,7 @@ describe('NatsSink', () => {
 
   it('releases its connection on close', async () => {
     const { stream, subject } = fresh();
-    const proxy = await new BrokerProxy(BROKERS.nats.port).start();
+    const proxy = await new SwitchableProxy(BROKERS.nats.port).start();
     try {
       const sink = new NatsSink(`nats://127.0.0.1:${proxy.port}`, { stream, createStream: true, subject });
       await sink.write(makeEvents(1));

@@ -1,10 +1,10 @@
 import net from 'node:net';
-import type { AddressInfo } from 'node:net';
 import type { Event } from '../../lib';
 import { Breaker } from '../../lib/deliver/breaker';
 import { Queue } from '../../lib/deliver/queue';
 import { RetryingSink } from '../../lib/deliver/retrying-sink';
 import type { Sink } from '../../lib/deliver/sink';
+import type { SwitchableProxy } from './tcp-proxy';
 import { sleep, waitFor } from './wait';
 
 /** The brokers the broker-sink tests publish to, and how to start each one. */
@@ -33,80 +33,6 @@ export async function requireBroker(name: keyof typeof BROKERS): Promise<void> {
     s.once('error', () => resolve(false));
   });
   if (!ok) throw new Error(`${b.what} is not reachable at 127.0.0.1:${b.port}: start it (${b.start}); these tests need the real service`);
-}
-
-/**
- * A TCP proxy on 127.0.0.1 in front of a broker, standing for the network to it: `cut()`
- * drops every connection and closes the port (the broker went away); `restore()`
- * listens again on the same port. The broker itself is never touched.
- */
-export class BrokerProxy {
-  private server?: net.Server;
-  private readonly sockets = new Set<net.Socket>();
-  private listenPort = 0;
-  /** Client connections accepted since the start. */
-  accepted = 0;
-
-  constructor(private readonly targetPort: number) {}
-
-  async start(): Promise<this> {
-    await this.listen();
-    return this;
-  }
-
-  get port(): number {
-    return this.listenPort;
-  }
-
-  /** Client connections open now. */
-  get open(): number {
-    return [...this.sockets].filter((s) => (s as net.Socket & { fromClient?: boolean }).fromClient).length;
-  }
-
-  private listen(): Promise<void> {
-    const server = net.createServer((client) => {
-      this.accepted++;
-      const upstream = net.connect(this.targetPort, '127.0.0.1');
-      (client as net.Socket & { fromClient?: boolean }).fromClient = true;
-      this.sockets.add(client).add(upstream);
-      client.pipe(upstream);
-      upstream.pipe(client);
-      const end = () => {
-        client.destroy();
-        upstream.destroy();
-        this.sockets.delete(client);
-        this.sockets.delete(upstream);
-      };
-      client.on('close', end).on('error', end);
-      upstream.on('close', end).on('error', end);
-    });
-    this.server = server;
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.listenPort, '127.0.0.1', () => {
-        this.listenPort = (server.address() as AddressInfo).port;
-        resolve();
-      });
-    });
-  }
-
-  /** Drops every connection and stops listening: connecting is refused until `restore()`. */
-  async cut(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    for (const s of this.sockets) s.destroy();
-    this.sockets.clear();
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-
-  /** Listens again on the same port. */
-  restore(): Promise<void> {
-    return this.listen();
-  }
-
-  stop(): Promise<void> {
-    return this.cut();
-  }
 }
 
 /** Counts what a sink's hooks report: events confirmed, events in failed writes, and the last error. */
@@ -140,7 +66,7 @@ export function hookTally() {
  * is cut. Once a few attempts have failed the link is restored, and this returns when the
  * sink has had every event confirmed.
  */
-export async function deliverThroughOutage(sink: Sink, proxy: BrokerProxy, batches: Event[][], tally: ReturnType<typeof hookTally>): Promise<void> {
+export async function deliverThroughOutage(sink: Sink, proxy: SwitchableProxy, batches: Event[][], tally: ReturnType<typeof hookTally>): Promise<void> {
   const breaker = new Breaker({ threshold: 1, backoffMs: 20, maxBackoffMs: 100 });
   const queue = new Queue(new RetryingSink(sink, breaker), { maxEvents: 10, lingerMs: 0 });
   const total = batches.reduce((n, b) => n + b.length, 0);

@@ -3,7 +3,6 @@
 // tried again. Redis is reached through a TCP proxy this test starts and stops; the
 // server itself is never touched.
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import Redis from 'ioredis';
@@ -16,49 +15,15 @@ import { StoreOpenError } from '../../lib/stores/queue-store';
 import { makeEvents } from '../helpers/events';
 import { deletePrefix, describeWithRedis, REDIS_URL, uniquePrefix } from '../helpers/redis';
 import { RecordingSink } from '../helpers/sinks';
+import { SwitchableProxy } from '../helpers/tcp-proxy';
 import { waitFor } from '../helpers/wait';
 
 const never = () => new AbortController().signal;
 const ids = (batch: readonly { event: { id: string } }[]) => batch.map((s) => s.event.id);
 
-/** A TCP proxy to Redis on a port of its own that can stop listening and start again. */
-class SwitchableProxy {
-  private server?: net.Server;
-  private readonly sockets = new Set<net.Socket>();
-  port = 0;
-
-  /** Listens (on the same port as before, after a stop); forwards each connection to Redis. */
-  async start(): Promise<this> {
-    const target = new URL(REDIS_URL);
-    this.server = net.createServer((client) => {
-      const upstream = net.connect(Number(target.port) || 6379, target.hostname);
-      this.sockets.add(client).add(upstream);
-      client.pipe(upstream);
-      upstream.pipe(client);
-      const end = () => {
-        client.destroy();
-        upstream.destroy();
-        this.sockets.delete(client);
-        this.sockets.delete(upstream);
-      };
-      client.on('close', end).on('error', end);
-      upstream.on('close', end).on('error', end);
-    });
-    await new Promise<void>((resolve) => this.server!.listen(this.port, '127.0.0.1', resolve));
-    this.port = (this.server.address() as net.AddressInfo).port;
-    return this;
-  }
-
-  /** Stops listening and drops every connection: connecting now is refused. */
-  async stop(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise((resolve) => this.server?.close(resolve));
-  }
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-}
+/** A proxy to the tests' Redis whose port can be closed (`cut()`) and opened again (`restore()`). */
+const redisProxy = () => new SwitchableProxy(Number(new URL(REDIS_URL).port) || 6379).start();
+const urlOf = (proxy: SwitchableProxy) => `redis://127.0.0.1:${proxy.port}`;
 
 describeWithRedis('Redis store connections', () => {
   const prefix = uniquePrefix('redis-conn');
@@ -87,15 +52,15 @@ describeWithRedis('Redis store connections', () => {
   describe('after a first connection that failed', () => {
     it('connects once Redis answers, and delivers', async () => {
       // Started once to get a port, then stopped: Redis is "down" at start-up.
-      const proxy = await new SwitchableProxy().start();
-      await proxy.stop();
+      const proxy = await redisProxy();
+      await proxy.cut();
       cleanup.push(() => proxy.stop());
-      const store = new RedisStore({ url: proxy.url, prefix, queue: 'late', consumer: 'c', connectTimeoutMs: 500 });
+      const store = new RedisStore({ url: urlOf(proxy), prefix, queue: 'late', consumer: 'c', connectTimeoutMs: 500 });
       cleanup.push(() => store.close());
       await expect(store.open()).rejects.toBeInstanceOf(StoreOpenError);
       await expect(store.append(makeEvents(1))).rejects.toThrow(/ECONNREFUSED/);
 
-      await proxy.start(); // the same address answers now
+      await proxy.restore(); // the same address answers now
       const events = makeEvents(3);
       // Uses within a second of the last failure fail at once; the first one after connects.
       await waitFor(() => store.append(events).then(() => true, () => false));
@@ -104,11 +69,11 @@ describeWithRedis('Redis store connections', () => {
     });
 
     it('lets a queue whose store was unreachable at start deliver once it is back', async () => {
-      const proxy = await new SwitchableProxy().start();
-      await proxy.stop();
+      const proxy = await redisProxy();
+      await proxy.cut();
       cleanup.push(() => proxy.stop());
       const errors: Error[] = [];
-      const store = new RedisStore({ url: proxy.url, prefix, queue: 'late-queue', consumer: 'c', connectTimeoutMs: 500 });
+      const store = new RedisStore({ url: urlOf(proxy), prefix, queue: 'late-queue', consumer: 'c', connectTimeoutMs: 500 });
       const sink = new RecordingSink();
       const queue = new Queue(sink, { store, onError: (err) => errors.push(err), drainTimeoutMs: 0 });
       cleanup.push(() => queue.close());
@@ -116,22 +81,22 @@ describeWithRedis('Redis store connections', () => {
       await expect(queue.write(events)).rejects.toBeInstanceOf(StoreOpenError);
       await waitFor(() => errors.length > 0); // the delivery loop's takes fail too
 
-      await proxy.start();
+      await proxy.restore();
       await waitFor(() => queue.write(events).then(() => true, () => false));
       await sink.received(2);
       expect(sink.events.map((e) => e.id)).toEqual(events.map((e) => e.id));
     });
 
     it('lets a dead-letter store reach Redis once it answers', async () => {
-      const proxy = await new SwitchableProxy().start();
-      await proxy.stop();
+      const proxy = await redisProxy();
+      await proxy.cut();
       cleanup.push(() => proxy.stop());
-      const dead = new RedisDeadLetterStore({ url: proxy.url, prefix, queue: 'late-dead', connectTimeoutMs: 500 });
+      const dead = new RedisDeadLetterStore({ url: urlOf(proxy), prefix, queue: 'late-dead', connectTimeoutMs: 500 });
       cleanup.push(() => dead.close());
       const failed = dead.add(makeEvents(1), 'gave up');
       await expect(failed).rejects.toBeInstanceOf(StoreOpenError);
-      await expect(failed).rejects.toThrow(`redis store at ${proxy.url} (${prefix}:dead:late-dead): connect ECONNREFUSED 127.0.0.1:${proxy.port}`);
-      await proxy.start();
+      await expect(failed).rejects.toThrow(`redis store at ${urlOf(proxy)} (${prefix}:dead:late-dead): connect ECONNREFUSED 127.0.0.1:${proxy.port}`);
+      await proxy.restore();
       await waitFor(() => dead.add(makeEvents(2), 'gave up').then(() => true, () => false));
       expect(await dead.count()).toBe(2);
     });
@@ -139,9 +104,9 @@ describeWithRedis('Redis store connections', () => {
 
   describe('after the link to Redis was lost', () => {
     it('goes on taking and delivering once Redis answers again', async () => {
-      const proxy = await new SwitchableProxy().start();
+      const proxy = await redisProxy();
       cleanup.push(() => proxy.stop());
-      const store = await RedisStore.connect({ url: proxy.url, prefix, queue: 'cut', consumer: 'c' });
+      const store = await RedisStore.connect({ url: urlOf(proxy), prefix, queue: 'cut', consumer: 'c' });
       const sink = new RecordingSink();
       const queue = new Queue(sink, { store, drainTimeoutMs: 0 });
       cleanup.push(() => queue.close());
@@ -149,11 +114,11 @@ describeWithRedis('Redis store connections', () => {
       await queue.write(before);
       await sink.received(3);
 
-      await proxy.stop(); // every connection dropped, new ones refused
+      await proxy.cut(); // every connection dropped, new ones refused
       // Until the store's shared connection has noticed.
       const shared = () => (store as unknown as { main: { client: Redis } }).main.client;
       await waitFor(() => shared().status !== 'ready');
-      await proxy.start();
+      await proxy.restore();
       const after = makeEvents(3);
       await waitFor(() => queue.write(after).then(() => true, () => false));
       await sink.received(6);

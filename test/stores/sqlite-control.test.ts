@@ -1,31 +1,13 @@
 // The endpoint control (paused, gone) a SqliteStore keeps in its file: per queue, checked
 // on the way in and out, and on disk once saveControl resolves, even if the process is
 // then killed. The contract cases (save, load, clear, reopen) run in sqlite-store.test.ts.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreCorruptError, type EndpointControl } from '../../lib/stores/queue-store';
 import { SqliteStore } from '../../lib/stores/sqlite-store';
 import { Consumer, killConsumers } from './sqlite-consumer';
+import { sqliteFiles } from '../helpers/sqlite-files';
 
-let dir: string;
-let files = 0;
-const newFile = () => path.join(dir, `control-${++files}.db`);
-beforeAll(() => {
-  dir = mkdtempSync(path.join(tmpdir(), 'sqlite-control-'));
-});
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const stores: SqliteStore[] = [];
-function open(store: SqliteStore): SqliteStore {
-  stores.push(store);
-  return store;
-}
-afterEach(async () => {
-  await killConsumers();
-  await Promise.all(stores.splice(0).map((s) => s.close()));
-});
+const { newFile, open } = sqliteFiles('control', { beforeClose: killConsumers });
 
 const gone: EndpointControl = { state: 'gone', reason: 'HTTP 410 from https://hooks.example/registry', since: '2026-03-04T05:06:07.890Z' };
 

@@ -1,34 +1,17 @@
 // A damaged SQLite file: found when the store opens (PRAGMA quick_check) and when the
 // damage shows up later, and never a loop of taking events that cannot be acknowledged.
 // The damage is real: garbage written over pages of a real file.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import Database from 'better-sqlite3';
 import { SqliteDeadLetterStore } from '../../lib/stores/sqlite-dead-letters';
 import { StoreCorruptError, StoreOpenError, type StoredEvent } from '../../lib/stores/queue-store';
 import { SqliteStore } from '../../lib/stores/sqlite-store';
 import { makeEvents } from '../helpers/events';
 import { leafPages, prepareTouch, smash, sqliteHeader, touchFromElsewhere } from '../helpers/sqlite-damage';
+import { sqliteFiles } from '../helpers/sqlite-files';
 
 const never = () => new AbortController().signal;
 
-let dir: string;
-let files = 0;
-const newFile = () => path.join(dir, `damaged-${++files}.db`);
-beforeAll(() => {
-  dir = mkdtempSync(path.join(tmpdir(), 'sqlite-corruption-'));
-});
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const stores: { close(): Promise<void> }[] = [];
-function open<T extends { close(): Promise<void> }>(store: T): T {
-  stores.push(store);
-  return store;
-}
-afterEach(async () => {
-  await Promise.all(stores.splice(0).map((s) => s.close()));
-});
+const { newFile, open } = sqliteFiles('damaged');
 
 /** A closed store file holding `appended` events of which the first `acked` were acknowledged. */
 async function storeFile(appended: number, acked = 0): Promise<string> {

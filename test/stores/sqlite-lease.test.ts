@@ -1,35 +1,18 @@
 // One consumer per SQLite queue: the lease in the file. Real processes on a real file
 // (a rolling restart, a holder killed with SIGKILL), and stores side by side in one process.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
-import path from 'node:path';
+import { hostname } from 'node:os';
 import Database from 'better-sqlite3';
 import { SqliteStore } from '../../lib/stores/sqlite-store';
 import { makeEvent, makeEvents } from '../helpers/events';
 import { Consumer, killConsumers } from './sqlite-consumer';
 import type { Event } from '../../lib/model/event';
+import { sqliteFiles } from '../helpers/sqlite-files';
 
 const FOREVER_MS = 10 * 60 * 1000;
 const never = () => new AbortController().signal;
 const ids = (events: readonly Event[]) => events.map((e) => e.id);
 
-let dir: string;
-let files = 0;
-const newFile = () => path.join(dir, `lease-${++files}.db`);
-beforeAll(() => {
-  dir = mkdtempSync(path.join(tmpdir(), 'sqlite-lease-'));
-});
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const stores: SqliteStore[] = [];
-function open(store: SqliteStore): SqliteStore {
-  stores.push(store);
-  return store;
-}
-afterEach(async () => {
-  await killConsumers();
-  await Promise.all(stores.splice(0).map((s) => s.close()));
-});
+const { newFile, open } = sqliteFiles('lease', { beforeClose: killConsumers });
 
 /** The lease row of a queue, as a person would look at it. */
 function leaseOf(file: string, queue = 'hooks'): { holder: string; expires_at: number } | undefined {

@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { encodeEnvelope } from '../../lib/codec/envelope';
@@ -9,18 +8,13 @@ import { StoreClosedError, StoreOpenError, type QueueStore } from '../../lib/sto
 import { SqliteStore } from '../../lib/stores/sqlite-store';
 import { makeEvent, makeEvents } from '../helpers/events';
 import { describeDeadLetterContract, describeStoreContract, drain } from './store-contract';
+import { sqliteFiles } from '../helpers/sqlite-files';
 
 const FOREVER_MS = 10 * 60 * 1000;
 const never = () => new AbortController().signal;
 
-let dir: string;
-let files = 0;
-const newFile = () => path.join(dir, `store-${++files}.db`);
-
-beforeAll(() => {
-  dir = mkdtempSync(path.join(tmpdir(), 'sqlite-store-'));
-});
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const files = sqliteFiles('store');
+const { newFile, open } = files;
 
 // A poll longer than any test: a waiting take can only end by being woken.
 const fileOf = new WeakMap<QueueStore, string>();
@@ -33,14 +27,6 @@ describeStoreContract('SqliteStore', () => storeOn(newFile()), (closed) => store
 describeDeadLetterContract('SqliteDeadLetterStore', () => new SqliteDeadLetterStore({ path: newFile(), queue: 'hooks' }));
 
 describe('SqliteStore', () => {
-  const stores: { close(): Promise<void> }[] = [];
-  function open<T extends { close(): Promise<void> }>(store: T): T {
-    stores.push(store);
-    return store;
-  }
-  afterEach(async () => {
-    await Promise.all(stores.splice(0).map((s) => s.close()));
-  });
 
   it('keeps events through close and reopen, byte for byte', async () => {
     const file = newFile();
@@ -74,7 +60,7 @@ describe('SqliteStore', () => {
   it('wakes a take on another store of the same file and queue, not of another queue', async () => {
     const file = newFile();
     const taker = open(new SqliteStore({ path: file, queue: 'hooks', pollMs: FOREVER_MS }));
-    const appender = open(new SqliteStore({ path: path.join(dir, '.', path.basename(file)), queue: 'hooks' }));
+    const appender = open(new SqliteStore({ path: path.join(files.dir, '.', path.basename(file)), queue: 'hooks' }));
     const other = open(new SqliteStore({ path: file, queue: 'other' }));
     const taking = taker.take(5, never(), FOREVER_MS);
     await other.append(makeEvents(1));
@@ -94,7 +80,7 @@ describe('SqliteStore', () => {
   });
 
   it('names the store and path when the file is not a database', () => {
-    const file = path.join(dir, 'garbage.db');
+    const file = path.join(files.dir, 'garbage.db');
     writeFileSync(file, Buffer.alloc(8192, 'not a database, just some text. '));
     const opening = () => new SqliteStore({ path: file, queue: 'hooks' });
     expect(opening).toThrow(StoreOpenError);
@@ -102,7 +88,7 @@ describe('SqliteStore', () => {
   });
 
   it('names the store and path when the directory does not exist', () => {
-    const file = path.join(dir, 'no-such-dir', 'q.db');
+    const file = path.join(files.dir, 'no-such-dir', 'q.db');
     expect(() => new SqliteStore({ path: file, queue: 'hooks' })).toThrow(
       new RegExp(`^sqlite store at ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: .*directory does not exist`),
     );

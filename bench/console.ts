@@ -11,7 +11,6 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import os from 'node:os';
 import path from 'node:path';
-import Redis from 'ioredis';
 import { Endpoint, EndpointStats, type EndpointInit } from '../lib/pipeline';
 import type { Event } from '../lib';
 import { DeliveryRecorder } from '../lib/inspect/delivery-recorder';
@@ -20,7 +19,7 @@ import { MemoryDeliveryLog } from '../lib/stores/memory-delivery-log';
 import { SqliteDeliveryLog } from '../lib/stores/sqlite-delivery-log';
 import { RedisDeliveryLog } from '../lib/stores/redis-delivery-log';
 import { makeBenchEvents } from './events';
-import { cpuMs, getJson, startChild, stop, type Result } from './util';
+import { cpuMs, deleteRedisKeys, getJson, startChild, stop, type Result } from './util';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const EVENTS = Number(process.env.BENCH_CONSOLE_EVENTS ?? 50_000);
@@ -171,14 +170,7 @@ async function logReads(dir: string): Promise<Result[]> {
     results.push(...(await reads('Redis', redis)));
   } finally {
     await redis.close();
-    const r = new Redis(REDIS_URL);
-    let cursor = '0';
-    do {
-      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 10_000);
-      if (keys.length) await r.unlink(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-    r.disconnect();
+    await deleteRedisKeys(REDIS_URL, `${prefix}:*`);
   }
   return results;
 }

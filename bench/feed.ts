@@ -11,11 +11,10 @@ import type http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import express from 'express';
-import Redis from 'ioredis';
 import { createNotifications, createStatsRouter, type Event, type Notifications } from '../lib';
 import { LogClock } from '../lib/stores/delivery-log';
 import { makeBenchEvents } from './events';
-import type { Result } from './util';
+import { deleteRedisKeys, type Result } from './util';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const EVENTS = Number(process.env.BENCH_FEED_EVENTS ?? 100_000);
@@ -140,14 +139,7 @@ export async function benchFeed(): Promise<Result[]> {
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
-    const r = new Redis(REDIS_URL);
-    let cursor = '0';
-    do {
-      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}-*`, 'COUNT', 10_000);
-      if (keys.length) await r.unlink(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-    r.disconnect();
+    await deleteRedisKeys(REDIS_URL, `${prefix}-*`);
   }
   return results;
 }

@@ -7,11 +7,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import Redis from 'ioredis';
 import { MemoryStore, RedisStore, SpoolingStore, SqliteStore, type QueueStore } from '../lib/pipeline';
 import type { Event } from '../lib';
 import { makeBenchEvents } from './events';
-import type { Result } from './util';
+import { deleteRedisKeys, type Result } from './util';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 /** Events appended on each side. */
@@ -80,10 +79,7 @@ export async function benchSpool(): Promise<Result[]> {
       }
     }
   } finally {
-    const r = new Redis(REDIS_URL);
-    const keys = await r.keys(`${prefix}:*`);
-    if (keys.length) await r.del(...keys);
-    r.disconnect();
+    await deleteRedisKeys(REDIS_URL, `${prefix}:*`);
     rmSync(dir, { recursive: true, force: true });
   }
   return results;

@@ -4,11 +4,10 @@
 import { rmSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import Redis from 'ioredis';
 import { Endpoint, MemoryStore, RedisStore, SqliteStore, type QueueStore } from '../lib/pipeline';
 import type { Event } from '../lib';
 import { makeBenchEvents } from './events';
-import { getJson, startChild, stop, type Result } from './util';
+import { deleteRedisKeys, getJson, startChild, stop, type Result } from './util';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const INGEST = Number(process.env.BENCH_INGEST_EVENTS ?? 20_000);
@@ -28,12 +27,7 @@ function kinds(prefix: string): StoreKind[] {
     {
       name: 'redis',
       make: (_dir, queue) => RedisStore.connect({ url: REDIS_URL, prefix, queue, consumer: 'bench' }),
-      cleanup: async () => {
-        const r = new Redis(REDIS_URL);
-        const keys = await r.keys(`${prefix}:*`);
-        if (keys.length) await r.del(...keys);
-        r.disconnect();
-      },
+      cleanup: () => deleteRedisKeys(REDIS_URL, `${prefix}:*`),
     },
   ];
 }

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import Redis from 'ioredis';
 
 export const ROOT = path.resolve(__dirname, '..');
 /** tsx's hook: children run as one node process (the tsx command forks a second one). */
@@ -159,4 +160,19 @@ export function processTreeCpuMs(pid: number): number | undefined {
     for (const [child, s] of stats) if (s.ppid === p) pending.push(child);
   }
   return ticks * 10; // USER_HZ is 100 on Linux
+}
+
+/** Deletes the keys of a bench run from Redis at `url`: those matching `pattern` (e.g. `<prefix>:*`). */
+export async function deleteRedisKeys(url: string, pattern: string): Promise<void> {
+  const r = new Redis(url);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await r.scan(cursor, 'MATCH', pattern, 'COUNT', 10_000);
+      if (keys.length) await r.unlink(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } finally {
+    r.disconnect();
+  }
 }

@@ -43,6 +43,20 @@ const route =
   };
 
 /**
+ * Answers with a Server-Sent Events stream: its headers (no caching, no buffering by a
+ * proxy in front) and how long a client waits before it reconnects, in ms.
+ */
+export function startEventStream(res: Response, retryMs: number): void {
+  res.writeHead(200, {
+    'Content-Type': 'text/event-stream; charset=utf-8',
+    'Cache-Control': 'no-cache, no-transform',
+    Connection: 'keep-alive',
+    'X-Accel-Buffering': 'no',
+  });
+  res.write(`retry: ${retryMs}\n\n`);
+}
+
+/**
  * The error handler of the stats routes: a JSON `{ "error": … }` with the status of the
  * refusal (a malformed JSON body is 400), never a stack trace or a file path.
  */
@@ -347,13 +361,7 @@ export function createConsoleApi(notifications: Notifications): express.Router {
   }));
 
   router.get('/stream', (req, res) => {
-    res.writeHead(200, {
-      'Content-Type': 'text/event-stream; charset=utf-8',
-      'Cache-Control': 'no-cache, no-transform',
-      Connection: 'keep-alive',
-      'X-Accel-Buffering': 'no',
-    });
-    res.write('retry: 2000\n\n');
+    startEventStream(res, 2000);
     const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     let sending = false;
     let again = false;

@@ -5,7 +5,7 @@ import { parseDuration } from '../config/values';
 import { expandTopics, TopicPatternError } from '../model/topic';
 import type { Notifications } from '../notifications';
 import { requireAdmin, type AdminAuth } from './admin-auth';
-import { jsonErrors } from './console-api';
+import { jsonErrors, startEventStream } from './console-api';
 import { FeedError, type EventFeed, type FeedAnswer, type FeedPosition } from './event-feed';
 
 export interface FeedRouterOptions {
@@ -123,13 +123,7 @@ async function serve(feed: EventFeed, req: Request, res: Response, stream: boole
 
 /** Sends events as they come, as Server-Sent Events, until the reader goes away or the feed closes. */
 async function streamEvents(feed: EventFeed, res: Response, params: FeedParams, start: FeedPosition, signal: AbortSignal): Promise<void> {
-  res.writeHead(200, {
-    'Content-Type': 'text/event-stream; charset=utf-8',
-    'Cache-Control': 'no-cache, no-transform',
-    Connection: 'keep-alive',
-    'X-Accel-Buffering': 'no',
-  });
-  res.write('retry: 1000\n\n');
+  startEventStream(res, 1000);
   const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), DEFAULTS.feed.heartbeatMs);
   let position = start;
   try {

@@ -180,8 +180,6 @@ export class LateEnds {
   private waits: LateEnd[] = [];
   private head = 0;
   private timer?: NodeJS.Timeout;
-  /** The deadline the timer was set for. */
-  private timerAt = 0;
 
   constructor(private readonly waitMs: number) {}
 
@@ -189,7 +187,7 @@ export class LateEnds {
   wait(pending: Promise<Error | undefined>, finish: (refused: Error | undefined) => void): void {
     const entry: LateEnd = { at: performance.now() + this.waitMs, finish };
     this.waits.push(entry);
-    if (this.timer === undefined) this.arm(entry.at, this.waitMs);
+    if (this.timer === undefined) this.arm(this.waitMs);
     void pending.then((refused) => {
       const done = entry.finish;
       if (!done) return; // too late: already ended
@@ -199,8 +197,7 @@ export class LateEnds {
     });
   }
 
-  private arm(at: number, ms: number): void {
-    this.timerAt = at;
+  private arm(ms: number): void {
     // Not holding the process open: a response waiting has its socket for that.
     this.timer = setTimeout(this.expire, Math.max(1, ms)).unref();
   }
@@ -223,7 +220,9 @@ export class LateEnds {
 
   private readonly expire = (): void => {
     this.timer = undefined;
-    while (this.head < this.waits.length && this.waits[this.head].at <= this.timerAt) {
+    // Only what is due by the clock: a timer may fire a little before the time it was set for.
+    const now = performance.now();
+    while (this.head < this.waits.length && this.waits[this.head].at <= now) {
       const entry = this.waits[this.head++];
       const done = entry.finish;
       entry.finish = undefined;
@@ -231,8 +230,7 @@ export class LateEnds {
     }
     this.dropSettled();
     if (this.head < this.waits.length && this.timer === undefined) {
-      const next = this.waits[this.head].at;
-      this.arm(next, next - performance.now());
+      this.arm(this.waits[this.head].at - performance.now());
     }
   };
 }

@@ -28,7 +28,7 @@ export const DEFAULTS = deepFreeze({
      * Distribution's; events that piled up behind a request in flight go together, up to
      * this many. `1` for the single-event formats `cloudevents` and `cloudevents-binary`.
      */
-    maxEvents: 100,
+    maxEvents: 250,
     /** Most bytes of body per POST (well under the 1 MiB receivers commonly accept); one larger event goes alone. 0: no limit. */
     maxBytes: 256 * 1024, // 256 KiB
     /**

@@ -106,7 +106,7 @@ describe('DEFAULTS is the one place for defaults', () => {
       expect(() => normalizeEndpoint({ name: 'a', url: 'http://h/', format, maxEvents: 2 })).toThrow(/maxEvents: .* carries one event per request/);
     }
     expect(normalizeEndpoint({ name: 'a', url: 'http://h/', format: 'cloudevents-batch' }).maxEvents).toBe(DEFAULTS.endpoint.maxEvents);
-    expect(normalizeEndpoint({ name: 'a', url: 'http://h/' })).toMatchObject({ maxEvents: 100, maxBytes: 256 * 1024 });
+    expect(normalizeEndpoint({ name: 'a', url: 'http://h/' })).toMatchObject({ maxEvents: 250, maxBytes: 256 * 1024 });
   });
 
   it('an explicit undefined never removes a default', async () => {

@@ -36,7 +36,7 @@ describe('parseNotificationsConfig', () => {
       ignore: { mediaTypes: ['application/vnd.oci.image.config.v1+json'], actions: ['pull'], repositories: [], tags: [], kinds: [], topics: [] },
       include: { mediaTypes: [], actions: [], repositories: [], tags: [], kinds: [], topics: [] },
       maxRetries: -1,
-      maxEvents: 100,
+      maxEvents: 250,
       maxBytes: 262_144,
       lingerMs: 10,
       envelope: 'v1',
@@ -109,10 +109,10 @@ describe('parseNotificationsConfig', () => {
       ],
     });
     expect(c.endpoints.map((e) => [e.name, e.maxEvents, e.maxBytes, e.lingerMs])).toEqual([
-      ['distribution', 100, 262_144, 10],
+      ['distribution', 250, 262_144, 10],
       ['structured', 1, 262_144, 10],
       ['binary', 1, 262_144, 10],
-      ['batch', 100, 262_144, 10],
+      ['batch', 250, 262_144, 10],
       ['strict', 1, 0, 0],
       ['explicit', 1, 262_144, 10],
     ]);

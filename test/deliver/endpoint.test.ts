@@ -18,7 +18,7 @@ describe('Endpoint', () => {
 
   it('takes Distribution\'s defaults (timeout 1s, threshold 10, backoff 1s) and sends an idle endpoint each event alone, byte for byte Distribution\'s', async () => {
     const e = new Endpoint({ name: 'hook', url: receiver.url });
-    expect(e.config).toMatchObject({ timeoutMs: 1000, threshold: 10, backoffMs: 1000, maxEvents: 100, maxBytes: 262_144, lingerMs: 10, maxRetries: -1, envelope: 'v1' });
+    expect(e.config).toMatchObject({ timeoutMs: 1000, threshold: 10, backoffMs: 1000, maxEvents: 250, maxBytes: 262_144, lingerMs: 10, maxRetries: -1, envelope: 'v1' });
     const events = makeEvents(3);
     for (const [i, event] of events.entries()) {
       await e.write([event]);

@@ -97,15 +97,17 @@ describe('Queue', () => {
   it('hands an idle sink one event alone, and what piled up behind a write together, up to maxEvents', async () => {
     const dst = new SlowSink(100);
     const q = new Queue(dst);
-    const events = makeEvents(250);
+    const max = DEFAULTS.endpoint.maxEvents;
+    // One alone, then two full writes and 49 more.
+    const events = makeEvents(1 + 2 * max + 49);
     await q.write(events.slice(0, 1));
     await waitFor(() => dst.startedAt.length === 1);
     // These arrive while the first write is on the wire.
     for (const e of events.slice(1)) await q.write([e]);
-    await dst.received(250);
+    await dst.received(events.length);
     await q.close();
     expect(dst.writes[0]).toEqual(events.slice(0, 1));
-    expect(dst.writes.slice(1).map((w) => w.length)).toEqual([DEFAULTS.endpoint.maxEvents, DEFAULTS.endpoint.maxEvents, 49]);
+    expect(dst.writes.slice(1).map((w) => w.length)).toEqual([max, max, 49]);
     expect(dst.events.map((e) => e.id)).toEqual(events.map((e) => e.id));
   });
 

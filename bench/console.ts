@@ -1,7 +1,8 @@
 // Issue "operator console": what the attempt and event logs cost delivery, and how fast
 // the console reads them when they are full. Dispatch: 50,000 events through an Endpoint
 // to a receiver in another process, one per POST and with Distribution's config as is,
-// without the logs and with them (memory and SQLite), in alternating rounds
+// without the logs and with them (memory and SQLite; and the SQLite queue without and
+// with SQLite logs in its file, as `queue.type: sqlite` has it), in alternating rounds
 // (BENCH_CONSOLE_ROUNDS, 3); entries the recorder dropped (its log store could not keep
 // up) are noted. Reads: 20 endpoints and
 // 1,000,000 logged attempts (100,000 events, ten attempts each) in SQLite and in Redis,
@@ -18,6 +19,8 @@ import { LogClock, type DeliveryLog, type LogEntry } from '../lib/stores/deliver
 import { MemoryDeliveryLog } from '../lib/stores/memory-delivery-log';
 import { SqliteDeliveryLog } from '../lib/stores/sqlite-delivery-log';
 import { RedisDeliveryLog } from '../lib/stores/redis-delivery-log';
+import { createEndpointStores, type EndpointStores } from '../lib/stores/create-stores';
+import { normalizeQueue } from '../lib/config/normalize';
 import { makeBenchEvents } from './events';
 import { cpuMs, deleteRedisKeys, getJson, startChild, stop, type Result } from './util';
 
@@ -29,20 +32,36 @@ const ATTEMPTS = Number(process.env.BENCH_CONSOLE_ATTEMPTS ?? 1_000_000);
 const PER_EVENT = 10;
 /** Rounds of each dispatch variant, alternating; the median is reported. */
 const ROUNDS = Number(process.env.BENCH_CONSOLE_ROUNDS ?? 3);
+/** Writes per turn of the event loop in the dispatch rounds. */
+const WRITES_PER_TURN = 64;
 /** Timed repetitions of each read; the median is reported. */
 const READS = 50;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+/** What one dispatch round runs with: the endpoint's stores (memory when absent) and the log (none when absent). */
+interface Variant {
+  stores?: () => EndpointStores;
+  log?: () => DeliveryLog;
+}
+
 /** Delivers the sample through a new endpoint, with the log (a recorder on it) or without. */
-async function deliver(url: string, sample: Event[], fields: Partial<EndpointInit>, log?: DeliveryLog) {
+async function deliver(url: string, sample: Event[], fields: Partial<EndpointInit>, variant: Variant) {
   const before = await getJson<{ events: number; requests: number }>(url);
+  const stores = variant.stores?.();
+  const log = variant.log?.();
   const recorder = log && new DeliveryRecorder(log);
   const stats = new EndpointStats('bench', undefined, { recorder });
-  const endpoint = new Endpoint({ name: 'bench', url, ...fields }, { stats });
+  const endpoint = new Endpoint({ name: 'bench', url, ...fields }, { stats, ...(stores && { store: stores.queue, deadLetters: stores.deadLetters }) });
   const cpu = process.cpuUsage();
   const started = performance.now();
-  for (let i = 0; i < EVENTS; i++) await endpoint.write([sample[i % sample.length]]);
+  // Writes come as a registry's requests would, a few per turn of the event loop: a loop
+  // that never yields would hold back the sender's answers (timeouts) and the recorder's
+  // flushes (its buffer overflows) until every write is in.
+  for (let i = 0; i < EVENTS; i++) {
+    await endpoint.write([sample[i % sample.length]]);
+    if (i % WRITES_PER_TURN === WRITES_PER_TURN - 1) await new Promise((r) => setImmediate(r));
+  }
   while (stats.counters.Successes < EVENTS) await new Promise((r) => setTimeout(r, 5));
   await recorder?.flush();
   const seconds = (performance.now() - started) / 1000;
@@ -127,15 +146,25 @@ async function dispatch(dir: string): Promise<Result[]> {
   const url = `http://127.0.0.1:${firstLine.trim()}/`;
   try {
     for (const [label, fields] of [['one per POST', { maxEvents: 1 }], ["Distribution's config as is", {}]] as const) {
-      const runs: [string, () => DeliveryLog | undefined][] = [
-        ['no logs', () => undefined],
-        ['memory logs', () => new MemoryDeliveryLog({ attempts: 100_000, events: 100_000 })],
-        ['SQLite logs', () => new SqliteDeliveryLog({ path: path.join(dir, `dispatch-${Math.random()}.db`), attempts: 100_000, events: 100_000 })],
+      // A file per round; with the SQLite queue the log shares its file, as `queue.type: sqlite` has it.
+      let file = '';
+      const sqliteLog = () => new SqliteDeliveryLog({ path: file, attempts: 100_000, events: 100_000 });
+      const sqliteQueue = () => createEndpointStores(normalizeQueue({ type: 'sqlite', path: file, spoolDir: dir }), 'bench', 'bench');
+      const runs: [string, Variant][] = [
+        ['no logs', {}],
+        ['memory logs', { log: () => new MemoryDeliveryLog({ attempts: 100_000, events: 100_000 }) }],
+        ['SQLite logs', { log: sqliteLog }],
+        // What a user of `queue.type: sqlite` has: the queue and the logs in one file.
+        ['SQLite queue, no logs', { stores: sqliteQueue }],
+        ['SQLite queue, SQLite logs', { stores: sqliteQueue, log: sqliteLog }],
       ];
       // Rounds alternate the variants, so that a noisy neighbour weighs on each alike; the median is reported.
       const rounds: Awaited<ReturnType<typeof deliver>>[][] = runs.map(() => []);
       for (let round = 0; round < ROUNDS; round++) {
-        for (const [i, [, make]] of runs.entries()) rounds[i].push(await deliver(url, sample, fields, make()));
+        for (const [i, [, variant]] of runs.entries()) {
+          file = path.join(dir, `dispatch-${round}-${i}.db`);
+          rounds[i].push(await deliver(url, sample, fields, variant));
+        }
       }
       for (const [i, [logs]] of runs.entries()) {
         const rs = rounds[i];

@@ -242,6 +242,13 @@ export class DeliveryRecorder {
         this.failing = false;
         this.settle(takenFirst + taken.length - 1);
         if (taken.some((t) => t.kind === 'feed')) for (const listener of this.feedListeners) listener();
+        // A few entries that came during the write wait for the flush timer, unless someone
+        // waits for them: a store pays for each write (SQLite a commit, Redis a round trip),
+        // and a write after each answer would carry one delivery's entries at a time.
+        if (this.size < this.bufferLimit / 40 && this.waiters.length === 0 && !this.closed) {
+          if (this.buffer.length > this.head) this.timer ??= setTimeout(() => this.kick(), this.flushMs).unref();
+          return;
+        }
       } catch (err) {
         this.failing = true;
         // Kept for the next try, ahead of what came meanwhile; the oldest go past the limit.

@@ -69,7 +69,7 @@ export class SqliteLogWriter {
       // A replayed event keeps its place (seq) and adds to its attempts.
       insertEvent: db.prepare(`
         INSERT INTO log_events (seq, endpoint, event_id, state, attempts, attempt_ids, action, repository, digest, tag, body)
-        VALUES (@seq, @endpoint, @id, @state, @attempts, @aids, @action, @repository, @digest, @tag, @body)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (event_id, endpoint) DO UPDATE SET state = excluded.state, attempts = attempts + excluded.attempts,
           attempt_ids = trim(attempt_ids || ' ' || excluded.attempt_ids)`),
       setState: db.prepare('UPDATE log_events SET state = ? WHERE event_id = ? AND endpoint = ?'),
@@ -173,19 +173,20 @@ export class SqliteLogWriter {
         case 'event': {
           const { row } = op;
           const t = row.event.target;
-          const r = this.stmt.insertEvent.run({
-            seq: row.seq,
-            endpoint: row.endpoint,
-            id: row.event.id,
-            state: row.state,
-            attempts: row.attempts,
-            aids: row.aids.join(' '),
-            action: row.event.action,
-            repository: t.repository ?? null,
-            digest: t.digest ?? null,
-            tag: t.tag ?? null,
-            body: JSON.stringify(row.event),
-          });
+          // Positional: binding an object's named fields costs more per row than the row's indexes.
+          const r = this.stmt.insertEvent.run(
+            row.seq,
+            row.endpoint,
+            row.event.id,
+            row.state,
+            row.attempts,
+            row.aids.join(' '),
+            row.event.action,
+            t.repository ?? null,
+            t.digest ?? null,
+            t.tag ?? null,
+            JSON.stringify(row.event),
+          );
           // An upsert that found the row reports a change too; only a new row's rowid is its seq.
           if (Number(r.lastInsertRowid) === row.seq) bump(added.events, row.endpoint, 1);
         }

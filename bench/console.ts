@@ -2,7 +2,7 @@
 // the console reads them when they are full. Dispatch: 50,000 events through an Endpoint
 // to a receiver in another process, one per POST and with Distribution's config as is,
 // without the logs and with them (memory and SQLite; and the SQLite queue without and
-// with SQLite logs in its file, as `queue.type: sqlite` has it), in alternating rounds
+// with SQLite logs beside it, as `queue.type: sqlite` has it), in alternating rounds
 // (BENCH_CONSOLE_ROUNDS, 3); entries the recorder dropped (its log store could not keep
 // up) are noted. Reads: 20 endpoints and
 // 1,000,000 logged attempts (100,000 events, ten attempts each) in SQLite and in Redis,
@@ -17,7 +17,7 @@ import type { Event } from '../lib';
 import { DeliveryRecorder } from '../lib/inspect/delivery-recorder';
 import { LogClock, type DeliveryLog, type LogEntry } from '../lib/stores/delivery-log';
 import { MemoryDeliveryLog } from '../lib/stores/memory-delivery-log';
-import { SqliteDeliveryLog } from '../lib/stores/sqlite-delivery-log';
+import { logFileOf, SqliteDeliveryLog } from '../lib/stores/sqlite-delivery-log';
 import { RedisDeliveryLog } from '../lib/stores/redis-delivery-log';
 import { createEndpointStores, type EndpointStores } from '../lib/stores/create-stores';
 import { normalizeQueue } from '../lib/config/normalize';
@@ -146,15 +146,15 @@ async function dispatch(dir: string): Promise<Result[]> {
   const url = `http://127.0.0.1:${firstLine.trim()}/`;
   try {
     for (const [label, fields] of [['one per POST', { maxEvents: 1 }], ["Distribution's config as is", {}]] as const) {
-      // A file per round; with the SQLite queue the log shares its file, as `queue.type: sqlite` has it.
+      // A file per round; with the SQLite queue the log goes beside it, as `queue.type: sqlite` has it.
       let file = '';
-      const sqliteLog = () => new SqliteDeliveryLog({ path: file, attempts: 100_000, events: 100_000 });
+      const sqliteLog = () => new SqliteDeliveryLog({ path: logFileOf(file), attempts: 100_000, events: 100_000 });
       const sqliteQueue = () => createEndpointStores(normalizeQueue({ type: 'sqlite', path: file, spoolDir: dir }), 'bench', 'bench');
       const runs: [string, Variant][] = [
         ['no logs', {}],
         ['memory logs', { log: () => new MemoryDeliveryLog({ attempts: 100_000, events: 100_000 }) }],
         ['SQLite logs', { log: sqliteLog }],
-        // What a user of `queue.type: sqlite` has: the queue and the logs in one file.
+        // What a user of `queue.type: sqlite` has: the queue in its file and the logs beside it.
         ['SQLite queue, no logs', { stores: sqliteQueue }],
         ['SQLite queue, SQLite logs', { stores: sqliteQueue, log: sqliteLog }],
       ];

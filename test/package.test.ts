@@ -92,7 +92,8 @@ describe('the published package', () => {
         catch (err) { console.log(err.name + ' (' + err.cause.name + '): ' + err.message); }
       });`;
     expect(node(['-e', script])).toBe(
-      'StoreOpenError (MissingDriverError): sqlite store at q.db: the sqlite store needs the package better-sqlite3, which is not installed: npm install better-sqlite3',
+      // The delivery log, beside the queue's file, is the first SQLite file opened.
+      'StoreOpenError (MissingDriverError): sqlite store at q-log.db: the sqlite store needs the package better-sqlite3, which is not installed: npm install better-sqlite3',
     );
   });
 

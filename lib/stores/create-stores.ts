@@ -10,7 +10,7 @@ import { RedisStore } from './redis-store';
 import { SqliteStore } from './sqlite-store';
 import type { DeliveryLog } from './delivery-log';
 import { MemoryDeliveryLog } from './memory-delivery-log';
-import { SqliteDeliveryLog } from './sqlite-delivery-log';
+import { logFileOf, SqliteDeliveryLog } from './sqlite-delivery-log';
 import { RedisDeliveryLog } from './redis-delivery-log';
 import { SpoolingStore, type SpoolHooks } from './spooling-store';
 
@@ -85,15 +85,16 @@ function createBareStores(
 
 /**
  * Makes the delivery log (the console's attempt and event logs of every endpoint) in the
- * queue's store kind: the heap, the queue's SQLite file, or the queue's Redis (shared by
- * every replica).
+ * queue's store kind: the heap, a SQLite file beside the queue's (`logFileOf`; the log
+ * tables an earlier version kept in the queue's file move into it), or the queue's Redis
+ * (shared by every replica).
  */
 export function createDeliveryLog(queue: QueueConfig, log: LogConfig): DeliveryLog {
   switch (queue.type) {
     case 'memory':
       return new MemoryDeliveryLog(log);
     case 'sqlite':
-      return new SqliteDeliveryLog({ path: queue.path!, ...log });
+      return new SqliteDeliveryLog({ path: logFileOf(queue.path!), importFrom: queue.path!, ...log });
     case 'redis':
       return new RedisDeliveryLog({ url: queue.url!, prefix: queue.prefix, ...log });
   }

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
@@ -26,8 +27,26 @@ import { openSqliteDatabase, type OpenSqliteOptions } from './sqlite-store';
 import type { SqliteLogWorkerData, WorkerReply, WorkerRequest } from './sqlite-log-worker';
 
 export interface SqliteDeliveryLogOptions extends OpenSqliteOptions, Partial<DeliveryLogLimits> {
-  /** The database file; usually the one the endpoints' queues use. */
+  /** The database file; `createDeliveryLog` puts it beside the queue's (`logFileOf`). */
   path: string;
+  /**
+   * A file whose log tables are moved into this one when it is opened: the queue's file,
+   * where versions before 0.2 kept the log. Rows this file already has are kept.
+   */
+  importFrom?: string;
+}
+
+/** The tables of the log, in the order they are made. */
+const LOG_TABLES = ['log_attempts', 'log_events', 'log_feed', 'log_consumers'] as const;
+
+/**
+ * Where the SQLite delivery log of a queue file is kept: a file of its own beside it
+ * (`notifications.db` → `notifications-log.db`), so that the log's writer thread and the
+ * queue never wait for each other's write lock.
+ */
+export function logFileOf(queueFile: string): string {
+  const ext = path.extname(queueFile);
+  return `${queueFile.slice(0, queueFile.length - ext.length)}-log${ext}`;
 }
 
 interface EventRow {
@@ -108,6 +127,7 @@ export class SqliteDeliveryLog implements DeliveryLog {
         at INTEGER NOT NULL
       ) WITHOUT ROWID;
     `);
+    if (options.importFrom !== undefined) this.importTables(options.importFrom);
     this.stmt = {
       attemptsPage: this.db.prepare('SELECT body FROM log_attempts WHERE endpoint = ? AND id < ? AND id >= ? ORDER BY id DESC LIMIT ?'),
       attemptById: this.db.prepare('SELECT body FROM log_attempts WHERE endpoint = ? AND id = ?'),
@@ -121,6 +141,31 @@ export class SqliteDeliveryLog implements DeliveryLog {
       consumerSet: this.db.prepare('INSERT INTO log_consumers (name, cursor, at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET cursor = excluded.cursor, at = excluded.at'),
       consumerDelete: this.db.prepare('DELETE FROM log_consumers WHERE name = ?'),
     };
+  }
+
+  /**
+   * Moves the log tables of `file` (an earlier version kept them in the queue's file) into
+   * this one: copied, then dropped there, so that it happens once. Should the process stop
+   * between the two, the next start copies again and keeps the rows already here.
+   */
+  private importTables(file: string): void {
+    if (path.resolve(file) === path.resolve(this.options.path) || !existsSync(file)) return;
+    this.db.prepare('ATTACH DATABASE ? AS earlier').run(file);
+    try {
+      const present = new Set((this.db.prepare("SELECT name FROM earlier.sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name));
+      const tables = LOG_TABLES.filter((t) => present.has(t));
+      if (tables.length === 0) return;
+      this.db.transaction(() => {
+        for (const table of tables) {
+          this.db.exec(`INSERT OR IGNORE INTO main.${table} SELECT * FROM earlier.${table}`);
+          this.db.exec(`DROP TABLE earlier.${table}`);
+        }
+      })();
+    } catch (err) {
+      throw new Error(`sqlite delivery log ${this.options.path}: could not move the log tables of ${file} into it: ${(err as Error).message}`, { cause: err });
+    } finally {
+      this.db.exec('DETACH DATABASE earlier');
+    }
   }
 
   /**

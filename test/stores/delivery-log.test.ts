@@ -3,7 +3,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BadCursorError, idAt, LogClock, type AttemptRecord, type LogEntry } from '../../lib/stores/delivery-log';
 import { MemoryDeliveryLog } from '../../lib/stores/memory-delivery-log';
-import { SqliteDeliveryLog } from '../../lib/stores/sqlite-delivery-log';
+import { logFileOf, SqliteDeliveryLog } from '../../lib/stores/sqlite-delivery-log';
+import { SqliteStore } from '../../lib/stores/sqlite-store';
+import { createDeliveryLog } from '../../lib/stores/create-stores';
+import { normalizeLog, normalizeQueue } from '../../lib/config/normalize';
+import Database from 'better-sqlite3';
 import type { Event } from '../../lib';
 import { makeEvent } from '../helpers/events';
 import { describeEachLog } from '../helpers/delivery-logs';
@@ -210,6 +214,57 @@ describe('sqlite delivery log', () => {
       expect(await reopened.event(e.id, ['a'])).toEqual([expect.objectContaining({ state: 'pending', attempts: 1, event: e })]);
     } finally {
       await reopened.close();
+    }
+  });
+
+  it('names its file beside the queue file it belongs to', () => {
+    expect(logFileOf('/var/lib/registry/notifications.db')).toBe('/var/lib/registry/notifications-log.db');
+    expect(logFileOf('queue.sqlite3')).toBe('queue-log.sqlite3');
+    expect(logFileOf('/data/queue')).toBe('/data/queue-log');
+  });
+
+  it("with queue.type sqlite, lives in a file of its own, and moves there what an earlier version logged in the queue's file, once", async () => {
+    const queueFile = path.join(dir, 'moved.db');
+    const clock = new LogClock();
+    const [e1, e2] = [makeEvent(), makeEvent()];
+    // An earlier version: the log's tables in the queue's file, beside a pending event.
+    const queue = new SqliteStore({ path: queueFile, queue: 'a' });
+    await queue.append([e2]);
+    const earlier = new SqliteDeliveryLog({ path: queueFile });
+    await earlier.write([pending('a', clock.next(), [e1]), attempt('a', clock.next(), [e1]), { kind: 'feed', events: [e1], seq: clock.next(), at: Date.now() }]);
+    await earlier.setConsumerCursor('scanner', e1.id);
+    await earlier.close();
+
+    const open = () => createDeliveryLog(normalizeQueue({ type: 'sqlite', path: queueFile }), normalizeLog({}));
+    const log = open();
+    try {
+      await log.write([attempt('a', clock.next(), [e2])]);
+      expect(await log.event(e1.id, ['a'])).toEqual([expect.objectContaining({ state: 'pending', attempts: 1, event: e1 })]);
+      expect((await log.attempts('a', { limit: 10 })).items.map((a) => a.eventIds)).toEqual([[e2.id], [e1.id]]);
+      expect((await log.feedRead(undefined, 10, undefined, 100)).events.map((x) => x.id)).toEqual([e1.id]);
+      expect(await log.consumerCursor('scanner')).toBe(e1.id);
+    } finally {
+      await log.close();
+    }
+    const tables = (file: string) => {
+      const db = new Database(file, { readonly: true });
+      try {
+        return (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'log%'").all() as { name: string }[]).map((r) => r.name).sort();
+      } finally {
+        db.close();
+      }
+    };
+    expect(tables(queueFile)).toEqual([]);
+    expect(tables(path.join(dir, 'moved-log.db'))).toEqual(['log_attempts', 'log_consumers', 'log_events', 'log_feed']);
+    // The queue kept its event; a second start moves nothing and loses nothing.
+    expect((await queue.take(10, new AbortController().signal)).map((x) => x.event.id)).toEqual([e2.id]);
+    await queue.close();
+    const again = open();
+    try {
+      expect((await again.attempts('a', { limit: 10 })).items).toHaveLength(2);
+      expect(await again.consumerCursor('scanner')).toBe(e1.id);
+    } finally {
+      await again.close();
     }
   });
 });

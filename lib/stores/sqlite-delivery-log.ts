@@ -150,9 +150,20 @@ export class SqliteDeliveryLog implements DeliveryLog {
    */
   private importTables(file: string): void {
     if (path.resolve(file) === path.resolve(this.options.path) || !existsSync(file)) return;
-    this.db.prepare('ATTACH DATABASE ? AS earlier').run(file);
+    let present: Set<string>;
     try {
-      const present = new Set((this.db.prepare("SELECT name FROM earlier.sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name));
+      this.db.prepare('ATTACH DATABASE ? AS earlier').run(file);
+    } catch {
+      // Not a database: the queue's store, opening it next, says so and names it.
+      return;
+    }
+    try {
+      try {
+        present = new Set((this.db.prepare("SELECT name FROM earlier.sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name));
+      } catch {
+        // A damaged one: the same.
+        return;
+      }
       const tables = LOG_TABLES.filter((t) => present.has(t));
       if (tables.length === 0) return;
       this.db.transaction(() => {

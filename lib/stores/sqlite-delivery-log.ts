@@ -90,7 +90,7 @@ export class SqliteDeliveryLog implements DeliveryLog {
       events: options.events ?? DEFAULTS.log.events,
       retentionMs: options.retentionMs ?? DEFAULTS.log.retentionMs,
     };
-    this.db = openSqliteDatabase(options.path, options);
+    this.db = openSqliteDatabase(options.path, { ...options, queueTables: false });
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS log_attempts (
         endpoint TEXT NOT NULL,

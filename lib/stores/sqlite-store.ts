@@ -70,12 +70,14 @@ export interface OpenSqliteOptions {
   busyTimeoutMs?: number;
   /** @default 'normal' */
   synchronous?: 'normal' | 'full';
+  /** Make the queue tables (the delivery log's file has tables of its own). @default true */
+  queueTables?: boolean;
 }
 
 /**
- * Opens (creating if need be) a store database in WAL mode with the queue tables, and
- * turns any failure, such as a file that is not a database or one whose pages fail
- * `PRAGMA quick_check`, into a `StoreOpenError`.
+ * Opens (creating if need be) a store database in WAL mode with the queue tables (unless
+ * `queueTables` is false), and turns any failure, such as a file that is not a database
+ * or one whose pages fail `PRAGMA quick_check`, into a `StoreOpenError`.
  */
 export function openSqliteDatabase(path: string, options: OpenSqliteOptions = {}): Database.Database {
   let db: Database.Database | undefined;
@@ -86,6 +88,7 @@ export function openSqliteDatabase(path: string, options: OpenSqliteOptions = {}
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${(options.synchronous ?? DEFAULTS.stores.sqliteSynchronous).toUpperCase()}`);
     checkOnce(db, path);
+    if (options.queueTables === false) return db;
     const version = db.pragma('user_version', { simple: true }) as number;
     if (version > SCHEMA_VERSION) {
       throw new Error(`schema version ${version} is newer than this library understands (${SCHEMA_VERSION})`);

@@ -123,11 +123,40 @@ describe('decoding bad input', () => {
 });
 
 describe('ids and timestamps', () => {
-  it('makes UUIDv7 ids that sort by creation', () => {
-    const ids = Array.from({ length: 50 }, () => newEventId());
-    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-    expect([...ids].sort()).toEqual(ids);
+  const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+  /** The Unix milliseconds in a UUIDv7's first 48 bits. */
+  const msOf = (id: string) => parseInt(id.slice(0, 8) + id.slice(9, 13), 16);
+
+  it('makes UUIDv7 ids that sort by creation and carry the time they were made', () => {
+    const before = Date.now();
+    // Enough to draw the random pool several times over.
+    const ids = Array.from({ length: 20_000 }, () => newEventId());
+    const after = Date.now();
+    for (const id of ids) expect(id).toMatch(UUID_V7);
+    expect(ids.every((id, i) => i === 0 || ids[i - 1] < id)).toBe(true);
     expect(new Set(ids).size).toBe(ids.length);
+    expect(msOf(ids[0])).toBeGreaterThanOrEqual(before);
+    expect(msOf(ids[ids.length - 1])).toBeLessThanOrEqual(after + 1);
+    // The 62 random bits differ from id to id, not only the counter.
+    expect(new Set(ids.map((id) => id.slice(19))).size).toBe(ids.length);
+  });
+
+  it('keeps ids in order past 4,096 in one millisecond, and when the clock goes back', () => {
+    // Ahead of every id made so far in this process, which only go up.
+    const now = Date.now() + 86_400_000;
+    jest.useFakeTimers({ now });
+    try {
+      const ids = Array.from({ length: 5_000 }, () => newEventId());
+      jest.setSystemTime(now - 5_000);
+      ids.push(newEventId());
+      expect(ids.every((id, i) => i === 0 || ids[i - 1] < id)).toBe(true);
+      for (const id of ids) expect(id).toMatch(UUID_V7);
+      // The counter ran out within the first millisecond: the next one was borrowed.
+      expect(msOf(ids[0])).toBe(now);
+      expect(msOf(ids[ids.length - 1])).toBe(now + 1);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   it('formats RFC 3339 with nanoseconds, trailing zeros trimmed, as Go does', () => {

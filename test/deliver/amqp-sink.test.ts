@@ -4,7 +4,7 @@ import { decodeEnvelope } from '../../lib';
 import { decodeBrokerMessage } from '../../lib/codec/cloudevents-bindings';
 import { AmqpSink, UnroutableError } from '../../lib/deliver/amqp-sink';
 import { BrokerDeliveryError } from '../../lib/deliver/broker-sink';
-import { deliverThroughOutage, hookTally, requireBroker, BROKERS } from '../helpers/brokers';
+import { deliverThroughOutage, expectConnectionReleased, expectUnreachableRejects, hookTally, requireBroker, BROKERS } from '../helpers/brokers';
 import { SwitchableProxy } from '../helpers/tcp-proxy';
 import { makeEvent, makeEvents } from '../helpers/events';
 import { describeSinkContract } from '../helpers/sink-contract';
@@ -130,27 +130,11 @@ describe('AmqpSink', () => {
 
   it('releases its connection on close', async () => {
     const { routingKey } = await bindQueue(channel);
-    const proxy = await new SwitchableProxy(BROKERS.amqp.port).start();
-    try {
-      const sink = new AmqpSink(`amqp://guest:guest@127.0.0.1:${proxy.port}`, { routingKey });
-      await sink.write(makeEvents(1));
-      expect(proxy.open).toBe(1);
-      await sink.close();
-      await waitFor(() => proxy.open === 0);
-    } finally {
-      await proxy.stop();
-    }
+    await expectConnectionReleased('amqp', (url) => new AmqpSink(url, { routingKey }));
   });
 
   it('rejects with the broker URL, credentials redacted, when the broker cannot be reached', async () => {
-    const proxy = await new SwitchableProxy(BROKERS.amqp.port).start();
-    await proxy.cut();
-    const sink = new AmqpSink(`amqp://alice:s3cret@127.0.0.1:${proxy.port}/vh`);
-    const err = await sink.write(makeEvents(1)).catch((e: Error) => e);
-    await sink.close();
-    expect(err).toBeInstanceOf(BrokerDeliveryError);
-    expect((err as Error).message).toMatch(new RegExp(`^publish to amqp://redacted:redacted@127\\.0\\.0\\.1:${proxy.port}/vh: `));
-    expect((err as Error).message).not.toContain('s3cret');
+    await expectUnreachableRejects('amqp', (url, hooks) => new AmqpSink(url, { hooks }), '/vh');
   });
 
   describeSinkContract('AmqpSink', () => new AmqpSink(AMQP_URL));

@@ -4,7 +4,9 @@ import { Breaker } from '../../lib/deliver/breaker';
 import { Queue } from '../../lib/deliver/queue';
 import { RetryingSink } from '../../lib/deliver/retrying-sink';
 import type { Sink } from '../../lib/deliver/sink';
-import type { SwitchableProxy } from './tcp-proxy';
+import { BrokerDeliveryError } from '../../lib/deliver/broker-sink';
+import { makeEvents } from './events';
+import { SwitchableProxy } from './tcp-proxy';
 import { sleep, waitFor } from './wait';
 
 /** The brokers the broker-sink tests publish to, and how to start each one. */
@@ -87,5 +89,49 @@ export async function deliverThroughOutage(sink: Sink, proxy: SwitchableProxy, b
     await waitFor(async () => (await queue.pending()) === 0);
   } finally {
     await queue.close();
+  }
+}
+
+/**
+ * A sink made for the broker (`make` gets its URL through a proxy in front of it) opens
+ * one connection for a write and releases it on close.
+ */
+export async function expectConnectionReleased(broker: keyof typeof BROKERS, make: (url: string) => Sink): Promise<void> {
+  const proxy = await new SwitchableProxy(BROKERS[broker].port).start();
+  try {
+    const sink = make(`${broker}://127.0.0.1:${proxy.port}`);
+    await sink.write(makeEvents(1));
+    expect(proxy.open).toBe(1);
+    await sink.close();
+    await waitFor(() => proxy.open === 0);
+    expect(proxy.accepted).toBe(1);
+  } finally {
+    await proxy.stop();
+  }
+}
+
+/**
+ * A sink whose broker cannot be reached (the proxy in front of it cut) rejects a write
+ * with the broker's URL, credentials redacted, and tells its hooks each event failed.
+ * `make` gets a URL with credentials and `path`.
+ */
+export async function expectUnreachableRejects(
+  broker: keyof typeof BROKERS,
+  make: (url: string, hooks: ReturnType<typeof hookTally>['hooks']) => Sink,
+  path = '',
+): Promise<void> {
+  const proxy = await new SwitchableProxy(BROKERS[broker].port).start();
+  try {
+    await proxy.cut();
+    const tally = hookTally();
+    const sink = make(`${broker}://alice:s3cret@127.0.0.1:${proxy.port}${path}`, tally.hooks);
+    const err = await sink.write(makeEvents(2)).catch((e: Error) => e);
+    await sink.close();
+    expect(err).toBeInstanceOf(BrokerDeliveryError);
+    expect((err as Error).message.startsWith(`publish to ${broker}://redacted:redacted@127.0.0.1:${proxy.port}${path}: `)).toBe(true);
+    expect((err as Error).message).not.toContain('s3cret');
+    expect(tally.failed).toBe(2);
+  } finally {
+    await proxy.stop();
   }
 }

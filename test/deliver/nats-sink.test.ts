@@ -5,9 +5,7 @@ import { decodeEnvelope } from '../../lib';
 import { decodeBrokerMessage } from '../../lib/codec/cloudevents-bindings';
 import { NatsSink } from '../../lib/deliver/nats-sink';
 import type { NatsConnection } from '../../lib/deliver/broker-drivers';
-import { BrokerDeliveryError } from '../../lib/deliver/broker-sink';
-import { deliverThroughOutage, expectConnectionReleased, expectUnreachableRejects, hookTally, requireBroker, BROKERS } from '../helpers/brokers';
-import { SwitchableProxy } from '../helpers/tcp-proxy';
+import { expectConnectionReleased, expectUnreachableRejects, hookTally, requireBroker, runBrokerOutage, BROKERS } from '../helpers/brokers';
 import { makeEvent, makeEvents } from '../helpers/events';
 import { describeSinkContract } from '../helpers/sink-contract';
 
@@ -117,21 +115,7 @@ describe('NatsSink', () => {
 
   it('loses nothing when the broker goes away mid-run: after it is back every event is in the stream, once', async () => {
     const { stream, subject } = fresh();
-    const proxy = await new SwitchableProxy(BROKERS.nats.port).start();
-    const tally = hookTally();
-    const sink = new NatsSink(`nats://127.0.0.1:${proxy.port}`, { stream, createStream: true, subject, timeoutMs: 500, hooks: tally.hooks });
-    const batches = Array.from({ length: 20 }, () => makeEvents(10));
-    const written = batches.flat().map((e) => e.id);
-    try {
-      await deliverThroughOutage(sink, proxy, batches, tally);
-    } finally {
-      await proxy.stop();
-    }
-    expect(tally.errors.length).toBeGreaterThanOrEqual(3);
-    expect(tally.errors[0]).toBeInstanceOf(BrokerDeliveryError);
-    expect(tally.errors[0].message).toContain(`nats://127.0.0.1:${proxy.port}`);
-    // More connections than one: the sink connected again after the cut.
-    expect(proxy.accepted).toBeGreaterThan(1);
+    const { written } = await runBrokerOutage('nats', (url, hooks) => new NatsSink(url, { stream, createStream: true, subject, timeoutMs: 500, hooks }));
     const stored = await readStream(nc, stream, written.length + 10);
     const ids = stored.map((m) => m.headers['Nats-Msg-Id']);
     // Every message's id is its event's: a duplicate, if any, carries the id of the event it repeats.

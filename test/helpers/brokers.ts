@@ -68,7 +68,7 @@ export function hookTally() {
  * is cut. Once a few attempts have failed the link is restored, and this returns when the
  * sink has had every event confirmed.
  */
-export async function deliverThroughOutage(sink: Sink, proxy: SwitchableProxy, batches: Event[][], tally: ReturnType<typeof hookTally>): Promise<void> {
+async function deliverThroughOutage(sink: Sink, proxy: SwitchableProxy, batches: Event[][], tally: ReturnType<typeof hookTally>): Promise<void> {
   const breaker = new Breaker({ threshold: 1, backoffMs: 20, maxBackoffMs: 100 });
   const queue = new Queue(new RetryingSink(sink, breaker), { maxEvents: 10, lingerMs: 0 });
   const total = batches.reduce((n, b) => n + b.length, 0);
@@ -134,4 +134,33 @@ export async function expectUnreachableRejects(
   } finally {
     await proxy.stop();
   }
+}
+
+/**
+ * The outage every broker suite runs: 20 writes of 10 events through a sink made for the
+ * broker behind a proxy (`make` gets its URL, with `userinfo` when given, and the hooks),
+ * with the broker cut away mid-run (`deliverThroughOutage`). Checks the sink saw the
+ * outage (three failed writes or more, each a BrokerDeliveryError naming the URL with its
+ * credentials redacted) and connected again; returns the ids written, in order.
+ */
+export async function runBrokerOutage(
+  broker: keyof typeof BROKERS,
+  make: (url: string, hooks: ReturnType<typeof hookTally>['hooks']) => Sink,
+  userinfo = '',
+): Promise<{ written: string[]; tally: ReturnType<typeof hookTally> }> {
+  const proxy = await new SwitchableProxy(BROKERS[broker].port).start();
+  const tally = hookTally();
+  const sink = make(`${broker}://${userinfo}127.0.0.1:${proxy.port}`, tally.hooks);
+  const batches = Array.from({ length: 20 }, () => makeEvents(10));
+  try {
+    await deliverThroughOutage(sink, proxy, batches, tally);
+  } finally {
+    await proxy.stop();
+  }
+  expect(tally.errors.length).toBeGreaterThanOrEqual(3);
+  expect(tally.errors[0]).toBeInstanceOf(BrokerDeliveryError);
+  expect(tally.errors[0].message).toContain(`${broker}://${userinfo ? 'redacted:redacted@' : ''}127.0.0.1:${proxy.port}`);
+  // More connections than one: the sink connected again after the cut.
+  expect(proxy.accepted).toBeGreaterThan(1);
+  return { written: batches.flat().map((e) => e.id), tally };
 }

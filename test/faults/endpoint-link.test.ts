@@ -7,12 +7,11 @@
 // then it is restored. Every event of every 2xx must
 // arrive, the first arrival of each in the order the pushes took effect, and duplicates
 // only of events that were in flight during the fault.
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { pushImageOverHttp } from '../../demo-registry/sample-image';
 import { demoConfig, FAULT_IMAGE, hookMetrics, opKey, putTag, startDemo, tagKey, blobKey, type Demo } from '../helpers/fault-demo';
 import { FaultProxy } from '../helpers/fault-proxy';
+import { openFaultRig, closeFaultRig } from '../helpers/fault-rig';
 import { RecordingReceiver, report, tally } from '../helpers/fault-receiver';
 import { sleep, waitFor } from '../helpers/wait';
 
@@ -38,16 +37,11 @@ describe('faults: the link to the endpoint', () => {
   let proxy: FaultProxy;
   let demo: Demo | undefined;
   beforeEach(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'faults-link-'));
-    receiver = await new RecordingReceiver().start();
-    proxy = await new FaultProxy(receiver.port).start();
+    ({ dir, receiver, proxy } = await openFaultRig('faults-link-', (r) => new FaultProxy(r.port).start()));
   });
   afterEach(async () => {
-    await demo?.proc.stop('SIGKILL');
+    await closeFaultRig({ dir, receiver, proxy }, demo);
     demo = undefined;
-    await proxy.stop();
-    await receiver.stop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it.each<[Fault, string]>([

@@ -8,13 +8,13 @@
 // duplicates carry the same id. The points are drawn from a seed, printed: FAULT_SEED=<seed>
 // repeats a run.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { tinyImage, writeOciLayout } from '../../demo-registry/sample-image';
 import type { Event } from '../../lib';
 import { aboutKeys, demoConfig, hookMetrics, opKey, startDemo, type Demo } from '../helpers/fault-demo';
+import { closeFaultRig, openFaultRig } from '../helpers/fault-rig';
 import { faultSeed, RecordingReceiver, report, seededRandom } from '../helpers/fault-receiver';
 import { exchangeKey, readStored } from '../helpers/fault-storage';
 import { HttpRecordingProxy, type Exchange } from '../helpers/http-recording-proxy';
@@ -30,16 +30,11 @@ const ROUNDS = 3;
   let proxy: HttpRecordingProxy;
   let demo: Demo | undefined;
   beforeEach(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'faults-kill-push-'));
-    receiver = await new RecordingReceiver().start();
-    proxy = await new HttpRecordingProxy().start();
+    ({ dir, receiver, proxy } = await openFaultRig('faults-kill-push-', (r) => new HttpRecordingProxy().start()));
   });
   afterEach(async () => {
-    await demo?.proc.stop('SIGKILL');
+    await closeFaultRig({ dir, receiver, proxy }, demo);
     demo = undefined;
-    await proxy.stop();
-    await receiver.stop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it(`loses no event of an operation that took effect, over ${ROUNDS} kills at random points`, async () => {

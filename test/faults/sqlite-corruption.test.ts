@@ -4,13 +4,12 @@
 // delivery must stop (State `stopped` in /debug/vars) rather than loop sending the same
 // events again: the POSTs over the next seconds are counted and bounded. The next start
 // on the file refuses it, naming PRAGMA quick_check.
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { pushImageOverHttp } from '../../demo-registry/sample-image';
 import { demoConfig, FAULT_IMAGE, hookMetrics, putTag, startDemo, type Demo } from '../helpers/fault-demo';
 import { FaultProxy } from '../helpers/fault-proxy';
+import { openFaultRig, closeFaultRig } from '../helpers/fault-rig';
 import { RecordingReceiver, report } from '../helpers/fault-receiver';
 import { RegistryProcess } from '../helpers/registry-process';
 import { leafPages, prepareTouch, smash, touchFromElsewhere } from '../helpers/sqlite-damage';
@@ -35,16 +34,11 @@ describe('faults: a corrupted SQLite queue file', () => {
   let proxy: FaultProxy;
   let demo: Demo | undefined;
   beforeEach(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'faults-sqlite-'));
-    receiver = await new RecordingReceiver().start();
-    proxy = await new FaultProxy(receiver.port).start();
+    ({ dir, receiver, proxy } = await openFaultRig('faults-sqlite-', (r) => new FaultProxy(r.port).start()));
   });
   afterEach(async () => {
-    await demo?.proc.stop('SIGKILL');
+    await closeFaultRig({ dir, receiver, proxy }, demo);
     demo = undefined;
-    await proxy.stop();
-    await receiver.stop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   /**

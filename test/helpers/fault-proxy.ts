@@ -1,5 +1,5 @@
 import net from 'node:net';
-import type { AddressInfo } from 'node:net';
+import { LoopbackListener } from './loopback';
 
 /**
  * What the link does to bytes:
@@ -79,8 +79,8 @@ interface Connection {
  * link can be cut, stalled or made to trickle, and restored. The server is never touched.
  * Counts connections accepted per mode, so a test can tell that clients kept trying.
  */
-export class FaultProxy {
-  private readonly server: net.Server;
+export class FaultProxy extends LoopbackListener {
+  protected readonly server: net.Server;
   private readonly connections = new Set<Connection>();
   mode: FaultMode = 'pass';
   direction: FaultDirection = 'both';
@@ -97,6 +97,7 @@ export class FaultProxy {
     private readonly targetPort: number,
     private readonly targetHost = '127.0.0.1',
   ) {
+    super();
     this.server = net.createServer((client) => {
       this.accepted[this.mode]++;
       if (this.mode === 'cut') {
@@ -130,22 +131,6 @@ export class FaultProxy {
       client.on('close', end).on('error', end);
       upstream.on('close', end).on('error', end);
     });
-  }
-
-  async start(port = 0): Promise<this> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, '127.0.0.1', resolve);
-    });
-    return this;
-  }
-
-  get port(): number {
-    return (this.server.address() as AddressInfo).port;
-  }
-
-  get url(): string {
-    return `http://127.0.0.1:${this.port}/`;
   }
 
   /** Connections open now. */

@@ -1,8 +1,8 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { decodeEnvelope, type Event } from '../../lib';
+import { LoopbackListener } from './loopback';
 import { waitFor } from './wait';
 
 /** One POST as the receiver saw it. */
@@ -24,13 +24,13 @@ export interface Delivery {
  * whose client went away before the answer is still recorded: the client may send its
  * events again, and that is the duplicate at-least-once allows.
  */
-export class RecordingReceiver {
+export class RecordingReceiver extends LoopbackListener {
   readonly deliveries: Delivery[] = [];
   /** Milliseconds to wait before answering each request. */
   delayMs = 0;
   /** Status of each answer. */
   status: (d: Delivery) => number = () => 200;
-  private readonly server = http.createServer((req, res) => {
+  protected readonly server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -51,22 +51,6 @@ export class RecordingReceiver {
       else answer();
     });
   });
-
-  async start(port = 0): Promise<this> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, '127.0.0.1', resolve);
-    });
-    return this;
-  }
-
-  get port(): number {
-    return (this.server.address() as AddressInfo).port;
-  }
-
-  get url(): string {
-    return `http://127.0.0.1:${this.port}/`;
-  }
 
   /** Events of the requests answered 2xx, or of every request (`all`), in order of arrival. */
   events(all = false): Event[] {

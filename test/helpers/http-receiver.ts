@@ -1,6 +1,6 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { decodeEnvelope, type Event } from '../../lib';
+import { LoopbackListener } from './loopback';
 import { testTimeLeftMs } from './wait';
 
 export interface ReceivedRequest {
@@ -17,11 +17,11 @@ export interface ReceivedRequest {
  * status (default 200), and optionally its headers and body text; every request and
  * decoded event is recorded.
  */
-export class TestReceiver {
+export class TestReceiver extends LoopbackListener {
   readonly requests: ReceivedRequest[] = [];
   readonly events: Event[] = [];
   respond: (req: ReceivedRequest, index: number) => number | { status: number; headers?: Record<string, string>; body?: string } = () => 200;
-  private server = http.createServer((req, res) => {
+  protected readonly server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
@@ -42,19 +42,6 @@ export class TestReceiver {
     });
   });
   private waiters: Array<() => void> = [];
-
-  /** Listens on 127.0.0.1, on `port` or a free one. */
-  async start(port = 0): Promise<this> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, '127.0.0.1', resolve);
-    });
-    return this;
-  }
-
-  get url(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/`;
-  }
 
   /**
    * Resolves once `pred` holds for what has been received. Rejects after `timeoutMs`

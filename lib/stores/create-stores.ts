@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { existsSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import type { LogConfig, QueueConfig } from '../config/normalize';
 import type { QueueStore } from './queue-store';
@@ -7,6 +9,7 @@ import { RedisDeadLetterStore } from './redis-dead-letters';
 import { SqliteDeadLetterStore } from './sqlite-dead-letters';
 import { MemoryStore } from './memory-store';
 import { RedisStore } from './redis-store';
+import { describeRedisAddress } from './redis-connections';
 import { SqliteStore } from './sqlite-store';
 import type { DeliveryLog } from './delivery-log';
 import { MemoryDeliveryLog } from './memory-delivery-log';
@@ -37,7 +40,8 @@ export function createEndpointStores(
 ): EndpointStores {
   const stores = createBareStores(config, endpoint, instanceId, onError);
   if (config.type === 'memory') return stores;
-  const file = path.resolve(config.spoolDir, `${encodeURIComponent(endpoint)}.spool`);
+  const file = spoolFileOf(config, endpoint);
+  adoptUnnamedSpool(config, endpoint, file);
   return {
     ...stores,
     // SQLite answers at once (it writes synchronously): only its failures are spooled.
@@ -48,6 +52,34 @@ export function createEndpointStores(
       onError,
     }),
   };
+}
+
+/**
+ * The spool file of an endpoint's durable queue: named by the endpoint and by the store
+ * it feeds (the SQLite file, or the Redis server and prefix), `hook-3f2a9c01d4e5.spool`,
+ * so that registries sharing a working directory and an endpoint name never forward each
+ * other's events into their own stores.
+ */
+export function spoolFileOf(config: QueueConfig, endpoint: string): string {
+  const store = config.type === 'sqlite' ? `sqlite ${path.resolve(config.path!)}` : `redis ${describeRedisAddress(undefined, config.url!)} ${config.prefix}`;
+  const tag = createHash('sha256').update(store).digest('hex').slice(0, 12);
+  return path.resolve(config.spoolDir, `${encodeURIComponent(endpoint)}-${tag}.spool`);
+}
+
+/**
+ * Earlier versions named a spool by the endpoint alone (`hook.spool`). One left by a
+ * crash becomes this store's at the next start, as it would have been then, unless this
+ * store already has a spool of its own; another process starting at the same time may
+ * take it first.
+ */
+function adoptUnnamedSpool(config: QueueConfig, endpoint: string, file: string): void {
+  const unnamed = path.resolve(config.spoolDir, `${encodeURIComponent(endpoint)}.spool`);
+  if (!existsSync(unnamed) || existsSync(file)) return;
+  try {
+    renameSync(unnamed, file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
 }
 
 function createBareStores(

@@ -505,7 +505,7 @@ describe('item 15: SIGTERM behind slow clients', () => {
         http: { addr: '127.0.0.1:0', draintimeout: '1s', tls: { certificate: certs.cert, key: certs.key } },
         storage: { filesystem: { rootdirectory: path.join(dir, 'shutdown') } },
         notifications: {
-          queue: { type: 'sqlite', path: path.join(dir, 'shutdown.db'), draintimeout: '2s' },
+          queue: { type: 'sqlite', path: path.join(dir, 'shutdown.db'), draintimeout: '2s', spooldir: path.join(dir, 'shutdown-spool') },
           endpoints: [{ name: 'hook', url: `${receiver.url.slice(0, -1)}${hook}`, backoff: '10ms', threshold: 1000 }],
         },
       }),

@@ -7,6 +7,8 @@ import request from 'supertest';
 import { Registry } from 'prom-client';
 import { createNotifications, type Notifications } from '../../lib';
 import { sha256Digest } from '../../lib/model/manifest';
+import { normalizeQueue } from '../../lib/config/normalize';
+import { spoolFileOf } from '../../lib/stores/create-stores';
 import { TestReceiver } from '../helpers/http-receiver';
 import { MemoryRepository } from '../helpers/memory-repository';
 import { deletePrefix, describeWithRedis, REDIS_URL, uniquePrefix } from '../helpers/redis';
@@ -290,7 +292,7 @@ describeWithRedis('a success response and the store (Redis behind a link we can 
     proxy.hold();
     expect((await request(app).put('/v2/demo/app/manifests/v1')).status).toBe(201);
     expect(await redis.xlen(stream)).toBe(0); // answered while the store had not got it
-    const spooled = path.join(spooldir, 'test.spool');
+    const spooled = spoolFileOf(normalizeQueue({ type: 'redis', url: `redis://127.0.0.1:${proxy.port}`, prefix, spoolDir: spooldir }), 'test');
     expect(readFileSync(spooled, 'utf8')).toContain('"tag":"v1"'); // on disk before the answer
     proxy.release();
     // The held XADD lands after all: the spool lets the event go without sending it again.

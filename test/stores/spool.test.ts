@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { encodeEvent } from '../../lib/codec/envelope';
@@ -11,6 +11,9 @@ import { FaultProxy } from '../helpers/fault-proxy';
 import { deletePrefix, describeWithRedis, REDIS_URL, uniquePrefix } from '../helpers/redis';
 import { waitFor } from '../helpers/wait';
 import { describeStoreContract } from './store-contract';
+import { createEndpointStores, spoolFileOf } from '../../lib/stores/create-stores';
+import { normalizeQueue } from '../../lib/config/normalize';
+import type { QueueStore } from '../../lib/stores/queue-store';
 
 const never = () => new AbortController().signal;
 const ids = (batch: readonly { event: { id: string } }[]) => batch.map((s) => s.event.id);
@@ -55,6 +58,57 @@ describe('SpoolingStore', () => {
     const [taken] = await store.take(1, never(), 0);
     expect(taken.event).toEqual(e);
     await store.close();
+  });
+});
+
+describe('spool files of endpoint queues', () => {
+  const spoolLine = (seq: number, events: ReturnType<typeof makeEvents>) =>
+    `{"seq":${seq},"events":[${events.map((e) => encodeEvent(e, { indent: false, withKind: true })).join(',')}]}\n`;
+  const sqliteQueue = (file: string) => normalizeQueue({ type: 'sqlite', path: path.join(dir, file), spoolDir: path.join(dir, 'spool') });
+  /** The events a queue forwarded from `spool` (gone once forwarded), as the queue hands them out. */
+  const forwarded = async (queue: QueueStore, spool: string) => {
+    await waitFor(() => !existsSync(spool));
+    return ids(await queue.take(10, never(), 0));
+  };
+
+  it('are named by endpoint and store, so that another store with the same endpoint name never forwards them', async () => {
+    const a = sqliteQueue('a.db');
+    const b = sqliteQueue('b.db');
+    const redis = (prefix: string, url = 'redis://127.0.0.1:6379/2') => normalizeQueue({ type: 'redis', url, prefix, spoolDir: a.spoolDir });
+    expect(path.basename(spoolFileOf(a, 'hook'))).toMatch(/^hook-[0-9a-f]{12}\.spool$/);
+    expect(spoolFileOf(a, 'hook')).toBe(spoolFileOf(sqliteQueue('a.db'), 'hook'));
+    expect(new Set([spoolFileOf(a, 'hook'), spoolFileOf(b, 'hook'), spoolFileOf(a, 'other'), spoolFileOf(redis('x'), 'hook'), spoolFileOf(redis('y'), 'hook')]).size).toBe(5);
+    // The password is not part of the store: changing it keeps the spool.
+    expect(spoolFileOf(redis('x', 'redis://:old@127.0.0.1:6379/2'), 'hook')).toBe(spoolFileOf(redis('x', 'redis://:new@127.0.0.1:6379/2'), 'hook'));
+
+    // A spool store A's process left behind, in the working directory both share.
+    const events = makeEvents(2);
+    mkdirSync(a.spoolDir, { recursive: true });
+    writeFileSync(spoolFileOf(a, 'hook'), spoolLine(1, events));
+    const ofB = createEndpointStores(b, 'hook', 'test');
+    expect(await ofB.queue.pending()).toBe(0);
+    expect(ids(await ofB.queue.take(10, never(), 0))).toEqual([]);
+    await ofB.queue.close();
+    expect(existsSync(spoolFileOf(a, 'hook'))).toBe(true);
+    const ofA = createEndpointStores(a, 'hook', 'test');
+    expect(await forwarded(ofA.queue, spoolFileOf(a, 'hook'))).toEqual(events.map((e) => e.id));
+    await ofA.queue.close();
+  });
+
+  it("adopts a spool an earlier version named by the endpoint alone, once", async () => {
+    const a = sqliteQueue('a.db');
+    const events = makeEvents(3);
+    mkdirSync(a.spoolDir, { recursive: true });
+    const unnamed = path.join(a.spoolDir, 'hook.spool');
+    writeFileSync(unnamed, spoolLine(1, events));
+    const stores = createEndpointStores(a, 'hook', 'test');
+    expect(existsSync(unnamed)).toBe(false);
+    expect(await forwarded(stores.queue, spoolFileOf(a, 'hook'))).toEqual(events.map((e) => e.id));
+    await stores.queue.close();
+    // Adopted by the first store: another one started later finds nothing.
+    const other = createEndpointStores(sqliteQueue('other.db'), 'hook', 'test');
+    expect(await other.queue.pending()).toBe(0);
+    await other.queue.close();
   });
 });
 

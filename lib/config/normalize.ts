@@ -105,7 +105,7 @@ export interface EndpointConfig {
    * `maxevents`: most events in one request. An idle endpoint gets one event per request,
    * Distribution's bytes; events that piled up behind a request in flight go together up
    * to this many; 1 is strictly one per request, as Distribution.
-   * @default 100; 1 for the single-event formats `cloudevents` and `cloudevents-binary`
+   * @default 250; 1 for the single-event formats `cloudevents` and `cloudevents-binary`
    */
   maxEvents: number;
   /**

@@ -27,7 +27,7 @@ export interface QueueOptions {
    * Most events handed to the sink below in one write (one envelope). The queue writes
    * what is pending: one event alone when the endpoint is idle, and what piled up behind
    * a write in flight together, up to this many. 1 is strictly one event per write.
-   * @default 100
+   * @default 250
    */
   maxEvents?: number;
   /**

@@ -31,7 +31,7 @@ export interface SqliteDeliveryLogOptions extends OpenSqliteOptions, Partial<Del
   path: string;
   /**
    * A file whose log tables are moved into this one when it is opened: the queue's file,
-   * where versions before 0.2 kept the log. Rows this file already has are kept.
+   * where earlier versions kept the log. Rows this file already has are kept.
    */
   importFrom?: string;
 }
@@ -150,7 +150,6 @@ export class SqliteDeliveryLog implements DeliveryLog {
    */
   private importTables(file: string): void {
     if (path.resolve(file) === path.resolve(this.options.path) || !existsSync(file)) return;
-    let present: Set<string>;
     try {
       this.db.prepare('ATTACH DATABASE ? AS earlier').run(file);
     } catch {
@@ -158,13 +157,7 @@ export class SqliteDeliveryLog implements DeliveryLog {
       return;
     }
     try {
-      try {
-        present = new Set((this.db.prepare("SELECT name FROM earlier.sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name));
-      } catch {
-        // A damaged one: the same.
-        return;
-      }
-      const tables = LOG_TABLES.filter((t) => present.has(t));
+      const tables = this.earlierLogTables();
       if (tables.length === 0) return;
       this.db.transaction(() => {
         for (const table of tables) {
@@ -176,6 +169,16 @@ export class SqliteDeliveryLog implements DeliveryLog {
       throw new Error(`sqlite delivery log ${this.options.path}: could not move the log tables of ${file} into it: ${(err as Error).message}`, { cause: err });
     } finally {
       this.db.exec('DETACH DATABASE earlier');
+    }
+  }
+
+  /** The log tables the attached `earlier` file has; none when its schema cannot be read (the queue's store reports the damage). */
+  private earlierLogTables(): string[] {
+    try {
+      const present = new Set((this.db.prepare("SELECT name FROM earlier.sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name));
+      return LOG_TABLES.filter((t) => present.has(t));
+    } catch {
+      return [];
     }
   }
 

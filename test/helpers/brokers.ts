@@ -92,22 +92,29 @@ async function deliverThroughOutage(sink: Sink, proxy: SwitchableProxy, batches:
   }
 }
 
+/** Runs `use` with a proxy in front of the broker, stopped afterwards whatever happened. */
+async function withBrokerProxy<T>(broker: keyof typeof BROKERS, use: (proxy: SwitchableProxy) => Promise<T>): Promise<T> {
+  const proxy = await new SwitchableProxy(BROKERS[broker].port).start();
+  try {
+    return await use(proxy);
+  } finally {
+    await proxy.stop();
+  }
+}
+
 /**
  * A sink made for the broker (`make` gets its URL through a proxy in front of it) opens
  * one connection for a write and releases it on close.
  */
 export async function expectConnectionReleased(broker: keyof typeof BROKERS, make: (url: string) => Sink): Promise<void> {
-  const proxy = await new SwitchableProxy(BROKERS[broker].port).start();
-  try {
+  await withBrokerProxy(broker, async (proxy) => {
     const sink = make(`${broker}://127.0.0.1:${proxy.port}`);
     await sink.write(makeEvents(1));
     expect(proxy.open).toBe(1);
     await sink.close();
     await waitFor(() => proxy.open === 0);
     expect(proxy.accepted).toBe(1);
-  } finally {
-    await proxy.stop();
-  }
+  });
 }
 
 /**
@@ -120,8 +127,7 @@ export async function expectUnreachableRejects(
   make: (url: string, hooks: ReturnType<typeof hookTally>['hooks']) => Sink,
   path = '',
 ): Promise<void> {
-  const proxy = await new SwitchableProxy(BROKERS[broker].port).start();
-  try {
+  await withBrokerProxy(broker, async (proxy) => {
     await proxy.cut();
     const tally = hookTally();
     const sink = make(`${broker}://alice:s3cret@127.0.0.1:${proxy.port}${path}`, tally.hooks);
@@ -131,9 +137,7 @@ export async function expectUnreachableRejects(
     expect((err as Error).message.startsWith(`publish to ${broker}://redacted:redacted@127.0.0.1:${proxy.port}${path}: `)).toBe(true);
     expect((err as Error).message).not.toContain('s3cret');
     expect(tally.failed).toBe(2);
-  } finally {
-    await proxy.stop();
-  }
+  });
 }
 
 /**
@@ -148,19 +152,15 @@ export async function runBrokerOutage(
   make: (url: string, hooks: ReturnType<typeof hookTally>['hooks']) => Sink,
   userinfo = '',
 ): Promise<{ written: string[]; tally: ReturnType<typeof hookTally> }> {
-  const proxy = await new SwitchableProxy(BROKERS[broker].port).start();
   const tally = hookTally();
-  const sink = make(`${broker}://${userinfo}127.0.0.1:${proxy.port}`, tally.hooks);
   const batches = Array.from({ length: 20 }, () => makeEvents(10));
-  try {
-    await deliverThroughOutage(sink, proxy, batches, tally);
-  } finally {
-    await proxy.stop();
-  }
-  expect(tally.errors.length).toBeGreaterThanOrEqual(3);
-  expect(tally.errors[0]).toBeInstanceOf(BrokerDeliveryError);
-  expect(tally.errors[0].message).toContain(`${broker}://${userinfo ? 'redacted:redacted@' : ''}127.0.0.1:${proxy.port}`);
-  // More connections than one: the sink connected again after the cut.
-  expect(proxy.accepted).toBeGreaterThan(1);
+  await withBrokerProxy(broker, async (proxy) => {
+    await deliverThroughOutage(make(`${broker}://${userinfo}127.0.0.1:${proxy.port}`, tally.hooks), proxy, batches, tally);
+    expect(tally.errors.length).toBeGreaterThanOrEqual(3);
+    expect(tally.errors[0]).toBeInstanceOf(BrokerDeliveryError);
+    expect(tally.errors[0].message).toContain(`${broker}://${userinfo ? 'redacted:redacted@' : ''}127.0.0.1:${proxy.port}`);
+    // More connections than one: the sink connected again after the cut.
+    expect(proxy.accepted).toBeGreaterThan(1);
+  });
   return { written: batches.flat().map((e) => e.id), tally };
 }

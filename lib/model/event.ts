@@ -97,9 +97,9 @@ export interface Envelope {
  * in its logs, and every consumer that accepts a v4 uuid accepts a v7 one.
  */
 export function newEventId(): string {
-  let ms = Date.now();
-  if (ms > idClock.ms) {
-    idClock.ms = ms;
+  const now = Date.now();
+  if (now > idClock.ms) {
+    idClock.ms = now;
     // A random start in the lower half, so that the millisecond has room for 2,048 more.
     const at = takeRandom(2);
     idClock.seq = ((idPool[at] << 8) | idPool[at + 1]) & 0x7ff;
@@ -109,8 +109,7 @@ export function newEventId(): string {
     idClock.ms++;
     idClock.seq = 0;
   }
-  ms = idClock.ms;
-  const seq = idClock.seq;
+  const { ms, seq } = idClock;
   const at = takeRandom(8);
   const r = idPool;
   // unix_ts_ms in 48 bits, version 7 and a 12-bit counter, variant 10 and 62 random bits (RFC 9562).

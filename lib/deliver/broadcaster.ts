@@ -1,5 +1,5 @@
 import type { Event } from '../model/event';
-import { ClosedSinkError, type Sink } from './sink';
+import { ClosedSinkError, writeTo, type Sink } from './sink';
 
 export interface BroadcasterOptions {
   /** Called when one sink refuses events; the other sinks still get them. */
@@ -41,14 +41,5 @@ export class Broadcaster implements Sink {
   close(): Promise<void> {
     this.closed ??= Promise.allSettled(this.sinks.map((s) => s.close())).then(() => undefined);
     return this.closed;
-  }
-}
-
-/** A sink's write; one that throws rejects instead. */
-function writeTo(sink: Sink, events: readonly Event[]): Promise<void> {
-  try {
-    return sink.write(events);
-  } catch (err) {
-    return Promise.reject(err);
   }
 }

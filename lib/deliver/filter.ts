@@ -2,7 +2,7 @@ import { eventKind } from '../model/event-kind';
 import { topicMatcher } from '../model/topic';
 import type { Event, EventKind } from '../model/event';
 import { globMatcher } from './glob';
-import { ClosedSinkError, type Sink } from './sink';
+import { ClosedSinkError, writeTo, type Sink } from './sink';
 
 /** Lists an event is matched against; a list that is absent or empty is not consulted. */
 export interface MatchRules {
@@ -86,13 +86,7 @@ export class Filter implements Sink {
 
   write(events: readonly Event[]): Promise<void> {
     if (this.closed) return Promise.reject(new ClosedSinkError('filter'));
-    if (this.passAll && events.length > 0) {
-      try {
-        return this.dst.write(events);
-      } catch (err) {
-        return Promise.reject(err);
-      }
-    }
+    if (this.passAll && events.length > 0) return writeTo(this.dst, events);
     return this.writeKept(events);
   }
 

@@ -19,6 +19,18 @@ export interface Sink {
   prepare?(events: readonly Event[]): void;
 }
 
+/**
+ * A sink's write; one that throws instead of rejecting (a sink written without `async`)
+ * rejects all the same, so that callers handle one kind of failure.
+ */
+export function writeTo(sink: Sink, events: readonly Event[]): Promise<void> {
+  try {
+    return sink.write(events);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
 /** A write reached a sink that was already closed. */
 export class ClosedSinkError extends Error {
   override readonly name = 'ClosedSinkError';

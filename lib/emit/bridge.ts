@@ -13,7 +13,7 @@ import {
 } from '../model/event';
 import { describeManifest } from '../model/manifest';
 import type { Manifest } from '../model/manifest';
-import type { Sink } from '../deliver/sink';
+import { writeTo, type Sink } from '../deliver/sink';
 
 /** What happened to a repository; the Listener calls these after each operation succeeds. */
 export interface RepositoryListener {
@@ -163,12 +163,7 @@ export class Bridge implements RepositoryListener {
     return { id: newEventId(), timestamp: eventTimestamp(), action, target, request, actor, source, kind };
   }
 
-  /** The sink's write; one that throws rejects instead, as from an async sink. */
   private write(event: Event): Promise<void> {
-    try {
-      return this.options.sink.write([event]);
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    return writeTo(this.options.sink, [event]);
   }
 }

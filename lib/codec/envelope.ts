@@ -64,6 +64,21 @@ export function encodeEvent(event: Event, options: EncodeOptions = {}): string {
   return escapeLikeGo(options.indent === false ? JSON.stringify(ordered) : JSON.stringify(ordered, null, 3));
 }
 
+/** `storedEventJson`'s strings, by event object. */
+const storedJson = new WeakMap<Event, string>();
+
+/**
+ * The compact JSON every store keeps an event in (`encodeEvent` without indentation, with
+ * its kind: queues, spool, dead letters, the SQLite and Redis delivery logs), made once per
+ * event object: a queue and its delivery log, or the spool and the store it forwards to,
+ * write the same string instead of each encoding the event.
+ */
+export function storedEventJson(event: Event): string {
+  let json = storedJson.get(event);
+  if (json === undefined) storedJson.set(event, (json = encodeEvent(event, { indent: false, withKind: true })));
+  return json;
+}
+
 const GO_ESCAPES: Record<string, string> = {
   '<': '\\u003c',
   '>': '\\u003e',

@@ -1,7 +1,7 @@
 import type Redis from 'ioredis';
 import { connectionName, describeRedisAddress, RedisConnection, shareRedisConnection, type RedisLease } from './redis-connections';
 import { DEFAULTS } from '../config/defaults';
-import { decodeEvent, encodeEvent } from '../codec/envelope';
+import { decodeEvent, storedEventJson } from '../codec/envelope';
 import type { Event } from '../model/event';
 import type { DeadLetter, DeadLetterStore } from './dead-letter-store';
 import { StoreClosedError, StoreOpenError } from './queue-store';
@@ -58,7 +58,7 @@ export class RedisDeadLetterStore implements DeadLetterStore {
     const client = await this.ready('add');
     const failedAt = new Date().toISOString();
     const batch = client.pipeline();
-    for (const e of events) batch.xadd(this.key, '*', 'id', e.id, 'event', encodeEvent(e, { indent: false, withKind: true }), 'reason', reason, 'failedAt', failedAt);
+    for (const e of events) batch.xadd(this.key, '*', 'id', e.id, 'event', storedEventJson(e), 'reason', reason, 'failedAt', failedAt);
     // A pipeline resolves with an error per command rather than rejecting: a write that
     // failed must fail the add, or the queue would acknowledge events kept nowhere.
     const results = (await batch.exec()) ?? [];

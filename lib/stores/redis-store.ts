@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import type { ChainableCommander, default as Redis } from 'ioredis';
 import { DEFAULTS } from '../config/defaults';
-import { decodeEvent, encodeEvent } from '../codec/envelope';
+import { decodeEvent, storedEventJson } from '../codec/envelope';
 import type { Event } from '../model/event';
 import { connectionName, describeRedisAddress, RedisConnection, shareRedisConnection, type RedisLease } from './redis-connections';
 import {
@@ -298,13 +298,13 @@ export class RedisStore implements QueueStore {
     if (events.length === 0) return;
     if (events.length === 1) {
       // One event, one command: a pipeline of one costs more than the command.
-      await this.client.xadd(this.key, '*', 'event', encodeEvent(events[0], { indent: false, withKind: true })).catch((err: Error) => {
+      await this.client.xadd(this.key, '*', 'event', storedEventJson(events[0])).catch((err: Error) => {
         throw new Error(`${this.description}: appending to ${this.key} failed: ${err.message}`);
       });
       return;
     }
     const pipeline = this.client.pipeline();
-    for (const event of events) pipeline.xadd(this.key, '*', 'event', encodeEvent(event, { indent: false, withKind: true }));
+    for (const event of events) pipeline.xadd(this.key, '*', 'event', storedEventJson(event));
     const results = (await pipeline.exec()) ?? [];
     const failed = results.find(([err]) => err);
     if (failed) throw new Error(`${this.description}: appending to ${this.key} failed: ${failed[0]!.message}`);

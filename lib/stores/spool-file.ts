@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { decodeEvent, encodeEvent } from '../codec/envelope';
+import { decodeEvent, storedEventJson } from '../codec/envelope';
 import type { Event } from '../model/event';
 
 /** One batch of events in a spool file, numbered in the order its append began. */
@@ -86,7 +86,7 @@ export class SpoolFile {
 
   /** Adds a batch; it is on disk once `sync()` has returned. */
   append(batch: SpooledBatch): void {
-    const line = `{"seq":${batch.seq},"events":[${batch.events.map((e) => encodeEvent(e, { indent: false, withKind: true })).join(',')}]}\n`;
+    const line = `{"seq":${batch.seq},"events":[${batch.events.map(storedEventJson).join(',')}]}\n`;
     fs.writeSync(this.open(), line);
     this.dirty = true;
   }

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import { DEFAULTS } from '../config/defaults';
-import { decodeEvent, encodeEvent } from '../codec/envelope';
+import { decodeEvent, storedEventJson } from '../codec/envelope';
 import type { Event } from '../model/event';
 import type { DeadLetter, DeadLetterStore } from './dead-letter-store';
 import { StoreClosedError } from './queue-store';
@@ -57,7 +57,7 @@ export class SqliteDeadLetterStore implements DeadLetterStore {
     const failedAt = new Date().toISOString();
     this.guard('adding dead letters', () =>
       this.db.transaction(() => {
-        for (const e of events) insert.run(this.queue, e.id, encodeEvent(e, { indent: false, withKind: true }), reason, failedAt);
+        for (const e of events) insert.run(this.queue, e.id, storedEventJson(e), reason, failedAt);
       })(),
     );
   }

@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import type Database from 'better-sqlite3';
 import { DEFAULTS } from '../config/defaults';
 import { sqliteDriver } from './drivers';
-import { decodeEvent, encodeEvent } from '../codec/envelope';
+import { decodeEvent, storedEventJson } from '../codec/envelope';
 import type { Event } from '../model/event';
 import {
   StoreClosedError,
@@ -276,7 +276,7 @@ export class SqliteStore implements QueueStore {
     this.remove = this.db.prepare('DELETE FROM queue_events WHERE seq = ? AND queue = ?');
     this.count = this.db.prepare('SELECT count(*) AS n FROM queue_events WHERE queue = ?');
     this.appendAll = this.db.transaction((events: readonly Event[]) => {
-      for (const event of events) this.insert.run(this.queue, encodeEvent(event, { indent: false, withKind: true }));
+      for (const event of events) this.insert.run(this.queue, storedEventJson(event));
     });
     this.removeAll = this.db.transaction((seqs: number[]) => {
       for (const seq of seqs) this.remove.run(seq, this.queue);

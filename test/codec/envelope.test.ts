@@ -1,5 +1,5 @@
 import { decodeEnvelope, encodeEnvelope, EnvelopeFormatError, type Event } from '../../lib';
-import { decodeEvent, encodeEvent, envelopeMediaType } from '../../lib/codec/envelope';
+import { decodeEvent, encodeEvent, envelopeMediaType, storedEventJson } from '../../lib/codec/envelope';
 import { eventTimestamp, formatTimestamp, newEventId } from '../../lib/model/event';
 import { loadFixtures } from '../helpers/fixtures';
 
@@ -55,6 +55,18 @@ describe('Go encoder rules', () => {
     const event: Event = { ...base, request: { ...base.request, useragent: 'a<b>&c\u2028' } };
     expect(encodeEvent(event, { indent: false })).toContain('"useragent":"a\\u003cb\\u003e\\u0026c\\u2028"');
     expect(decodeEnvelope(encodeEnvelope([event])).events[0].request.useragent).toBe('a<b>&c\u2028');
+  });
+
+  it('encodes an event for the stores once per event object, with its kind', () => {
+    const event: Event = { ...base, kind: 'tag' };
+    const json = storedEventJson(event);
+    expect(json).toBe(encodeEvent(event, { indent: false, withKind: true }));
+    expect(decodeEvent(JSON.parse(json))).toEqual(event);
+    // The SQLite queue and delivery log share the string made first: an event is not
+    // changed once made, so a later call does not encode it again.
+    event.target = { ...event.target, tag: 'changed' };
+    expect(storedEventJson(event)).toBe(json);
+    expect(storedEventJson({ ...event })).toContain('"tag":"changed"');
   });
 
   it('encodes an empty envelope as Go omits an empty events list', () => {

@@ -1,6 +1,6 @@
 import type Redis from 'ioredis';
 import { DEFAULTS } from '../config/defaults';
-import { decodeEvent } from '../codec/envelope';
+import { decodeEvent, storedEventJson } from '../codec/envelope';
 import type { Event } from '../model/event';
 import { connectionName, describeRedisAddress, RedisConnection, shareRedisConnection, type RedisLease } from './redis-connections';
 import {
@@ -286,7 +286,8 @@ export class RedisDeliveryLog implements DeliveryLog {
     for (const row of fresh.values()) {
       const { endpoint: ep, event: e, seq } = row;
       touched.events.add(ep);
-      batch.logAddEvent(this.eventKey(ep, e.id), seq, row.state, row.attempts, row.aids.join(' '), JSON.stringify(e), retentionMs);
+      // The Redis queue's JSON of the event, made when it was appended: encoded once.
+      batch.logAddEvent(this.eventKey(ep, e.id), seq, row.state, row.attempts, row.aids.join(' '), storedEventJson(e), retentionMs);
       batch.zadd(this.eventsKey(ep), 'NX', seq, e.id);
       const member = `${ep} ${e.id}`;
       for (const index of [e.target.digest && this.digestKey(e.target.digest), e.target.repository && this.repositoryKey(e.target.repository)]) {

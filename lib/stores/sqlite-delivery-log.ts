@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import { DEFAULTS } from '../config/defaults';
-import { decodeEvent } from '../codec/envelope';
+import { decodeEvent, storedEventJson } from '../codec/envelope';
 import type { Event } from '../model/event';
 import {
   idAt,
@@ -25,6 +25,7 @@ import {
 import { StoreClosedError } from './queue-store';
 import { openSqliteDatabase, type OpenSqliteOptions } from './sqlite-store';
 import type { SqliteLogWorkerData, WorkerReply, WorkerRequest } from './sqlite-log-worker';
+import type { PostedEvent } from './sqlite-log-writer';
 
 export interface SqliteDeliveryLogOptions extends OpenSqliteOptions, Partial<DeliveryLogLimits> {
   /** The database file; `createDeliveryLog` puts it beside the queue's (`logFileOf`). */
@@ -184,12 +185,14 @@ export class SqliteDeliveryLog implements DeliveryLog {
 
   /**
    * Hands the entries to the worker thread (a copy is made as they are posted); resolves
-   * once it committed them. A state change needs only the events' ids: those go alone.
+   * once it committed them. A state change needs only the events' ids: those go alone. A
+   * new event goes as its JSON (the SQLite queue's, made when it was appended) and the
+   * fields its columns hold.
    */
   async write(entries: readonly LogEntry[]): Promise<void> {
     this.assertOpen('write');
     if (entries.length === 0) return;
-    const posted = entries.map((e) => (e.kind === 'events' && e.state !== 'pending' ? { ...e, events: e.events.map(idOnly) } : e));
+    const posted = entries.map((e) => (e.kind === 'events' ? { ...e, events: e.events.map(e.state === 'pending' ? forWorker : idOnly) } : e));
     await this.request({ op: 'write', entries: posted });
   }
 
@@ -400,6 +403,13 @@ export class SqliteDeliveryLog implements DeliveryLog {
 /** An event reduced to its id, which is all a state change needs of it. */
 function idOnly(event: Event): Event {
   return { id: event.id } as Event;
+}
+
+/** A new event as the worker writes it; flat strings cost less to copy to it than the event's objects. */
+function forWorker(event: Event): Event {
+  const t = event.target;
+  const row: PostedEvent = { id: event.id, action: event.action, target: { repository: t.repository, digest: t.digest, tag: t.tag }, json: storedEventJson(event) };
+  return row as unknown as Event;
 }
 
 /**

@@ -1,12 +1,25 @@
 import type Database from 'better-sqlite3';
+import { storedEventJson } from '../codec/envelope';
 import type { Event } from '../model/event';
 import { ATTEMPTS_PER_EVENT, feedItem, idAt, type AttemptRecord, type DeliveryLogLimits, type EventState, type LogEntry } from './delivery-log';
+
+/**
+ * A new event as `SqliteDeliveryLog` posts it to the worker: the fields its columns hold
+ * and its JSON, made on the main thread (the SQLite queue's string, when it made one).
+ */
+export interface PostedEvent {
+  id: string;
+  action: Event['action'];
+  target: Pick<Event['target'], 'repository' | 'digest' | 'tag'>;
+  json: string;
+}
 
 /** An event first logged in the entries being written. */
 interface NewRow {
   seq: number;
   endpoint: string;
-  event: Event;
+  /** As posted, or a whole event (from a caller in the same thread). */
+  event: Event | PostedEvent;
   state: EventState;
   attempts: number;
   aids: string[];
@@ -28,8 +41,12 @@ type Op =
   | Change
   | { kind: 'event'; row: NewRow };
 
-/** Most statements written in one transaction: the queue's writes to the same file wait for it. */
-const WRITE_CHUNK = 256;
+/**
+ * Most statements written in one transaction. The log has its file to itself and readers
+ * see the last commit meanwhile, so a large one holds up nothing; each commit writes the
+ * pages it changed, so a page that several transactions change is written by each.
+ */
+const WRITE_CHUNK = 4096;
 
 /** Age trims run at most this often, in ms: a write past it also deletes what is too old. */
 const AGE_TRIM_EVERY_MS = 1000;
@@ -54,18 +71,21 @@ export class SqliteLogWriter {
     private readonly db: Database.Database,
     private readonly limits: DeliveryLogLimits,
   ) {
-    const appendAid = `attempt_ids = CASE WHEN attempts >= ${ATTEMPTS_PER_EVENT} THEN substr(attempt_ids, instr(attempt_ids, ' ') + 1) || ' ' || @aid
-                             WHEN attempt_ids = '' THEN @aid ELSE attempt_ids || ' ' || @aid END`;
+    // The latest attempt ids, space-separated: past `keep` the first goes. Its three values
+    // are the new attempt's id.
+    const appendAid = `attempt_ids = CASE WHEN attempts >= ${ATTEMPTS_PER_EVENT} THEN substr(attempt_ids, instr(attempt_ids, ' ') + 1) || ' ' || ?
+                             WHEN attempt_ids = '' THEN ? ELSE attempt_ids || ' ' || ? END`;
     this.stmt = {
       insertAttempt: db.prepare('INSERT OR REPLACE INTO log_attempts (endpoint, id, body) VALUES (?, ?, ?)'),
-      // The latest attempt ids, space-separated: past `keep` the first goes.
+      // Values by position ([state,] the attempt id three times, event id, endpoint): binding
+      // an object's named fields costs more than the update, which runs per event delivered.
       countAttempt: db.prepare(`
         UPDATE log_events SET attempts = attempts + 1, ${appendAid}
-        WHERE event_id = @id AND endpoint = @endpoint`),
+        WHERE event_id = ? AND endpoint = ?`),
       // The usual change of an event logged before: tried once more, and delivered (or given up on).
       countAttemptAndState: db.prepare(`
-        UPDATE log_events SET state = @state, attempts = attempts + 1, ${appendAid}
-        WHERE event_id = @id AND endpoint = @endpoint`),
+        UPDATE log_events SET state = ?, attempts = attempts + 1, ${appendAid}
+        WHERE event_id = ? AND endpoint = ?`),
       // A replayed event keeps its place (seq) and adds to its attempts.
       insertEvent: db.prepare(`
         INSERT INTO log_events (seq, endpoint, event_id, state, attempts, attempt_ids, action, repository, digest, tag, body)
@@ -96,7 +116,7 @@ export class SqliteLogWriter {
    * Applies the entries in order. Events that first came in these entries are folded
    * into one row each, with their attempts and latest state, since a quick delivery puts
    * the whole life of an event in one write; the rest is written as it came, in
-   * transactions of a few hundred statements.
+   * transactions of up to a few thousand statements.
    */
   write(entries: readonly LogEntry[]): void {
     const logEvents = this.limits.events > 0;
@@ -164,10 +184,11 @@ export class SqliteLogWriter {
           break;
         case 'change':
           if (op.aids.length === 1 && op.state !== undefined) {
-            this.stmt.countAttemptAndState.run({ aid: op.aids[0], state: op.state, id: op.id, endpoint: op.endpoint });
+            const aid = op.aids[0];
+            this.stmt.countAttemptAndState.run(op.state, aid, aid, aid, op.id, op.endpoint);
             break;
           }
-          for (const aid of op.aids) this.stmt.countAttempt.run({ aid, id: op.id, endpoint: op.endpoint });
+          for (const aid of op.aids) this.stmt.countAttempt.run(aid, aid, aid, op.id, op.endpoint);
           if (op.state !== undefined) this.stmt.setState.run(op.state, op.id, op.endpoint);
           break;
         case 'event': {
@@ -185,7 +206,7 @@ export class SqliteLogWriter {
             t.repository ?? null,
             t.digest ?? null,
             t.tag ?? null,
-            JSON.stringify(row.event),
+            'json' in row.event ? row.event.json : storedEventJson(row.event),
           );
           // An upsert that found the row reports a change too; only a new row's rowid is its seq.
           if (Number(r.lastInsertRowid) === row.seq) bump(added.events, row.endpoint, 1);

@@ -57,6 +57,8 @@ export class DeliveryRecorder {
   private settled = 0;
   private waiters: { upTo: number; resolve: () => void }[] = [];
   private timer?: NodeJS.Timeout;
+  /** When the flush timer was set: what came after it may be held back (see `toHold`). */
+  private armedAt = 0;
   private writing = false;
   /** A write was asked for while one was under way. */
   private again = false;
@@ -83,7 +85,7 @@ export class DeliveryRecorder {
   /** Records an attempt (stamped with an id and the time now) and tells the listeners. */
   attempt(a: NewAttempt): AttemptRecord {
     const record: AttemptRecord = { id: String(this.clock.next()), time: new Date().toISOString(), ...a };
-    if (this.options.attempts !== false || (!a.test && this.options.events !== false)) this.push({ kind: 'attempt', attempt: record }, 1);
+    if (this.options.attempts !== false || (!a.test && this.options.events !== false)) this.push({ kind: 'attempt', attempt: record });
     for (const listener of this.listeners) listener(record);
     return record;
   }
@@ -105,7 +107,7 @@ export class DeliveryRecorder {
       this.added(events.length);
       return;
     }
-    this.push({ kind: 'events', endpoint, state, events, seq, at }, events.length);
+    this.push({ kind: 'events', endpoint, state, events, seq, at });
   }
 
   /**
@@ -116,7 +118,7 @@ export class DeliveryRecorder {
   feed(events: readonly Event[], urgent = false): void {
     if (events.length === 0) return;
     const at = Date.now();
-    this.push({ kind: 'feed', events, seq: this.clock.next(events.length, at), at }, events.length);
+    this.push({ kind: 'feed', events, seq: this.clock.next(events.length, at), at });
     if (urgent && !this.failing) queueMicrotask(() => this.kick());
   }
 
@@ -142,10 +144,10 @@ export class DeliveryRecorder {
     return this.first + this.buffer.length - this.head - 1;
   }
 
-  private push(entry: LogEntry, n: number): void {
+  private push(entry: LogEntry): void {
     if (this.closed) return;
     this.buffer.push(entry);
-    this.added(n);
+    this.added(entrySize(entry));
   }
 
   /** Counts `n` more in the buffer and sees that they are written in time. */
@@ -165,7 +167,14 @@ export class DeliveryRecorder {
           this.kick();
         });
       }
-    } else this.timer ??= setTimeout(() => this.kick(), this.flushMs).unref();
+    } else this.arm();
+  }
+
+  /** Sets the flush timer, unless it is set. */
+  private arm(): void {
+    if (this.timer) return;
+    this.armedAt = Date.now();
+    this.timer = setTimeout(() => this.kick(), this.flushMs).unref();
   }
 
   /** Drops the oldest entries past the limit (the oldest events of an entry, when that is enough), counting each event. */
@@ -173,7 +182,7 @@ export class DeliveryRecorder {
     let drop = this.head;
     while (this.size > this.bufferLimit && drop < this.buffer.length) {
       const entry = this.buffer[drop];
-      const n = entry.kind === 'attempt' ? 1 : entry.events.length;
+      const n = entrySize(entry);
       // With a large limit, a few hundred more go at once, so that a full buffer does not
       // copy an entry's events for each event recorded.
       const over = Math.max(this.size - this.bufferLimit, Math.floor(this.bufferLimit / 64));
@@ -227,26 +236,82 @@ export class DeliveryRecorder {
     });
   }
 
+  /** Whether what is buffered may wait for the flush timer: a few entries, nobody waiting for them, not closing. */
+  private get canWait(): boolean {
+    return this.size < this.bufferLimit / 40 && this.waiters.length === 0 && !this.closed;
+  }
+
+  /**
+   * The entries a write of the timer's (nobody waits, the buffer is small) leaves for the
+   * next, for a log that writes an event once when its delivery comes in the same write
+   * (`holdsYoungEvents`): events accepted after the timer was set (within the last
+   * `flushMs`) whose delivery is not in the buffer yet, and what follows about them. That delivery is usually a few ms
+   * away; it then joins them, and the event is written once, delivered, instead of being
+   * written and then changed.
+   */
+  private toHold(): Set<LogEntry> | undefined {
+    if (!this.log.holdsYoungEvents || !this.canWait) return undefined;
+    const end = this.buffer.length;
+    // Measured from the timer's setting, not only from the clock now: a timer may fire a
+    // millisecond before its time, and the entry that set it must not count as young.
+    const young = Math.max(this.armedAt, Date.now() - this.flushMs);
+    const key = (endpoint: string, id: string) => `${endpoint}\n${id}`;
+    const settled = new Set<string>();
+    for (let i = this.head; i < end; i++) {
+      const e = this.buffer[i];
+      if (e.kind === 'events' && e.state !== 'pending') for (const event of e.events) settled.add(key(e.endpoint, event.id));
+    }
+    let held: Set<LogEntry> | undefined;
+    const heldIds = new Set<string>();
+    for (let i = this.head; i < end; i++) {
+      const e = this.buffer[i];
+      if (e.kind === 'feed') continue;
+      const endpoint = e.kind === 'attempt' ? e.attempt.endpoint : e.endpoint;
+      const ids = e.kind === 'attempt' ? e.attempt.eventIds : e.events.map((event) => event.id);
+      // What follows about a held event is held with it: the log applies entries in order.
+      let hold = heldIds.size > 0 && ids.some((id) => heldIds.has(key(endpoint, id)));
+      if (!hold && e.kind === 'events' && e.state === 'pending' && e.at > young) hold = ids.some((id) => !settled.has(key(endpoint, id)));
+      if (!hold) continue;
+      (held ??= new Set()).add(e);
+      if (e.kind === 'events' && e.state === 'pending') for (const id of ids) heldIds.add(key(endpoint, id));
+    }
+    return held;
+  }
+
   private async write(): Promise<void> {
     while (this.buffer.length > this.head) {
-      const taken = this.head === 0 ? this.buffer : this.buffer.slice(this.head);
+      const held = this.toHold();
+      const all = this.head === 0 ? this.buffer : this.buffer.slice(this.head);
+      const taken = held ? all.filter((e) => !held.has(e)) : all;
+      if (taken.length === 0) {
+        this.arm();
+        return;
+      }
       const takenFirst = this.first;
-      const size = this.size;
-      this.buffer = [];
+      let size = this.size;
+      if (held) {
+        // What is held is numbered after what is taken, as if it had come later: nobody
+        // waits for it (a reader's flush holds nothing back).
+        this.buffer = all.filter((e) => held.has(e));
+        if (this.owned && !held.has(this.owned)) this.owned = undefined;
+        size = taken.reduce((n, e) => n + entrySize(e), 0);
+      } else {
+        this.buffer = [];
+        this.owned = undefined;
+      }
       this.head = 0;
       this.first += taken.length;
-      this.size = 0;
-      this.owned = undefined;
+      this.size -= size;
       try {
         await this.log.write(taken);
         this.failing = false;
         this.settle(takenFirst + taken.length - 1);
         if (taken.some((t) => t.kind === 'feed')) for (const listener of this.feedListeners) listener();
-        // A few entries that came during the write wait for the flush timer, unless someone
-        // waits for them: a store pays for each write (SQLite a commit, Redis a round trip),
-        // and a write after each answer would carry one delivery's entries at a time.
-        if (this.size < this.bufferLimit / 40 && this.waiters.length === 0 && !this.closed) {
-          if (this.buffer.length > this.head) this.timer ??= setTimeout(() => this.kick(), this.flushMs).unref();
+        // A few entries that came during the write (or were held) wait for the flush timer,
+        // unless someone waits for them: a store pays for each write (SQLite a commit, Redis
+        // a round trip), and a write after each answer would carry one delivery's entries.
+        if (this.canWait) {
+          if (this.buffer.length > this.head) this.arm();
           return;
         }
       } catch (err) {
@@ -309,4 +374,9 @@ export class DeliveryRecorder {
     this.waiters = [];
     await this.log.close();
   }
+}
+
+/** How many the buffer counts an entry as: its events, or one for an attempt. */
+function entrySize(entry: LogEntry): number {
+  return entry.kind === 'attempt' ? 1 : entry.events.length;
 }

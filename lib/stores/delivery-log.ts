@@ -20,6 +20,12 @@ import { eventTopic } from '../model/topic';
 export interface DeliveryLog {
   /** A short name for messages: `memory`, `sqlite:/path`, `redis log regnotify`. */
   readonly description: string;
+  /**
+   * Whether the log writes an event once when its delivery comes in the same write as the
+   * event, and writes it and then changes it otherwise (SQLite, Redis): the recorder then
+   * leaves events accepted just before a timed write for the next, with their delivery.
+   */
+  readonly holdsYoungEvents?: boolean;
   /** Applies the entries in order; durable (for SQLite and Redis) when it resolves. */
   write(entries: readonly LogEntry[]): Promise<void>;
   /** One endpoint's attempts, newest first, from before `cursor` (an attempt id) when given. */

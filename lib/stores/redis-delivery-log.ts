@@ -175,6 +175,8 @@ type LogClient = Redis & {
  */
 export class RedisDeliveryLog implements DeliveryLog {
   readonly description: string;
+  /** A delivery in the write that adds its event spares the commands that change its hash. */
+  readonly holdsYoungEvents = true;
   private readonly connection: RedisConnection;
   /** The shared connection this log uses, when it made it from `url`. */
   private readonly lease?: RedisLease;

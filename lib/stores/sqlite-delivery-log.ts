@@ -73,6 +73,8 @@ type Waiting = Map<number, { resolve: () => void; reject: (err: Error) => void }
  */
 export class SqliteDeliveryLog implements DeliveryLog {
   readonly description: string;
+  /** A delivery in the write that adds its event spares the update of the event's row. */
+  readonly holdsYoungEvents = true;
   private readonly db: Database.Database;
   private readonly limits: DeliveryLogLimits;
   private readonly options: SqliteDeliveryLogOptions;

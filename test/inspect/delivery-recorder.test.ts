@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DeliveryRecorder, type NewAttempt } from '../../lib/inspect/delivery-recorder';
 import { MemoryDeliveryLog } from '../../lib/stores/memory-delivery-log';
-import type { LogEntry } from '../../lib/stores/delivery-log';
+import type { DeliveryLog, LogEntry } from '../../lib/stores/delivery-log';
 import { SqliteDeliveryLog } from '../../lib/stores/sqlite-delivery-log';
 import { makeEvent, makeEvents } from '../helpers/events';
 import { waitFor } from '../helpers/wait';
@@ -92,6 +92,59 @@ describe('DeliveryRecorder', () => {
     expect((await recorder.search({ endpoints: ['hooks'], limit: 10 })).items.map((e) => [e.seq, e.event.id])).toEqual(
       [0, 3, 4, 5].reverse().map((i) => [String(first.seq + i), events[i].id]),
     );
+    await recorder.close();
+  });
+
+  /** A log of this kind whose writes are copied into `given` as they come. */
+  function watched<T extends DeliveryLog>(log: T): { log: T; given: LogEntry[][] } {
+    const given: LogEntry[][] = [];
+    const write = log.write.bind(log);
+    log.write = async (entries) => {
+      given.push([...entries]);
+      return write(entries);
+    };
+    return { log, given };
+  }
+  const shown = (entries: LogEntry[]) => entries.map((e) => (e.kind === 'events' ? `${e.state} ${e.events.map((x) => x.id).join(' ')}` : e.kind));
+
+  it("leaves an event accepted just before the timer's write for the next, with its delivery, where the log writes it once then (SQLite)", async () => {
+    const { log, given } = watched(new SqliteDeliveryLog({ path: path.join(dir, 'hold.db') }));
+    const recorder = new DeliveryRecorder(log, { flushMs: 50 });
+    const [early, late, quick, readNow] = makeEvents(4);
+    recorder.events('hooks', 'pending', [early]); // sets the timer: 50 ms
+    // A timer can fire some ms before Date.now() says its time is up (libuv counts from its
+    // loop's cached clock): seen from the clock, this one fires 45 ms after `early`. The
+    // entry that set the timer is written all the same.
+    const realNow = Date.now.bind(Date);
+    const clock = jest.spyOn(Date, 'now').mockImplementation(() => realNow() - 5);
+    await new Promise((r) => setTimeout(r, 30));
+    recorder.events('hooks', 'pending', [quick]); // 20 ms old when the timer writes, and delivered by then
+    recorder.attempt(attemptOf([quick.id]));
+    recorder.events('hooks', 'delivered', [quick]);
+    recorder.events('hooks', 'pending', [late]); // as young, not delivered yet
+    await waitFor(() => given.length === 1);
+    expect(shown(given[0])).toEqual([`pending ${early.id}`, `pending ${quick.id}`, 'attempt', `delivered ${quick.id}`]);
+    clock.mockRestore();
+    recorder.attempt(attemptOf([late.id]));
+    recorder.events('hooks', 'delivered', [late]);
+    await waitFor(() => given.length === 2);
+    expect(shown(given[1])).toEqual([`pending ${late.id}`, 'attempt', `delivered ${late.id}`]);
+    expect((await recorder.event(late.id, ['hooks']))[0]).toMatchObject({ state: 'delivered', attempts: 1 });
+    // A reader does not wait for the timer: what was recorded before it is written first.
+    recorder.events('hooks', 'pending', [readNow]);
+    expect((await recorder.search({ endpoints: ['hooks'], id: readNow.id, limit: 1 })).items).toHaveLength(1);
+    await recorder.close();
+  });
+
+  it('holds nothing back for the memory log, whose changes cost no more than its new events', async () => {
+    const { log, given } = watched(new MemoryDeliveryLog());
+    const recorder = new DeliveryRecorder(log, { flushMs: 50 });
+    const [early, late] = makeEvents(2);
+    recorder.events('hooks', 'pending', [early]);
+    await new Promise((r) => setTimeout(r, 30));
+    recorder.events('hooks', 'pending', [late]);
+    await waitFor(() => given.length === 1);
+    expect(shown(given[0])).toEqual([`pending ${early.id}`, `pending ${late.id}`]);
     await recorder.close();
   });
 

@@ -99,7 +99,11 @@ describeWithRedis('the feed on a Redis queue', () => {
       }
     })();
     await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).emit('manifest-push', 3)));
-    const all = await page(b.feedUrl, 'limit=1000');
+    // A replica writes its events to the shared log within its flush interval of the
+    // answer (at once only while one of its own readers waits), so B sees A's soon, not
+    // necessarily at the moment A answered.
+    let all!: Page;
+    await waitFor(async () => (all = await page(b.feedUrl, 'limit=1000')).events.length >= 60);
     expect(all.events).toHaveLength(60);
     await waitFor(() => seen.length >= 60);
     reading = false;

@@ -11,6 +11,9 @@ export interface MemoryStoreOptions {
   limit?: number;
 }
 
+/** What an acknowledged slot holds until the array is cut. */
+const ACKED: StoredEvent = Object.freeze({ key: '', event: undefined as unknown as Event });
+
 /** Pending events in the heap: Distribution's behaviour, lost when the process ends. */
 export class MemoryStore implements QueueStore {
   readonly description = 'memory';
@@ -56,7 +59,13 @@ export class MemoryStore implements QueueStore {
     if (!last) return;
     let i = this.head;
     while (i < this.items.length && this.items[i].key !== last.key) i++;
-    if (i < this.items.length) this.head = i + 1;
+    if (i < this.items.length) {
+      // The slots acknowledged let go of their events now, not when the array is next cut
+      // (after 1,024 more, or half a backlog): kept until then, delivered events outlived
+      // young collections and were copied to the old generation.
+      this.items.fill(ACKED, this.head, i + 1);
+      this.head = i + 1;
+    }
     if (this.head > 1024 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head);
       this.head = 0;

@@ -23,6 +23,14 @@ import {
 /** Age trims run at most this often, in ms: a write past it also drops what is too old. */
 const AGE_TRIM_EVERY_MS = 1000;
 
+/**
+ * What a dropped slot holds until its array is next cut (when the dropped slots are as
+ * many as the kept ones): the record it held is let go at once, so that the log keeps
+ * what its limits say and not up to twice that.
+ */
+const DROPPED_ATTEMPT: AttemptRecord = Object.freeze({ id: '0', time: '', endpoint: '', eventIds: [], attempt: 0, status: null, error: null, latencyMs: 0, response: null, test: false });
+const DROPPED_FEED_ITEM: FeedItem = Object.freeze({ seq: 0, id: '', topic: '', body: '' });
+
 /** Hint slots of `EndpointLog.find`: where the next attempt and the next state change likely are. */
 const ATTEMPT_HINT = 0;
 const STATE_HINT = 1;
@@ -148,6 +156,7 @@ class EndpointLog {
   }
 
   dropAttempts(n: number): void {
+    this.attempts.fill(DROPPED_ATTEMPT, this.attemptsHead, this.attemptsHead + n);
     this.attemptsHead += n;
     if (this.attemptsHead >= 1024 && this.attemptsHead * 2 >= this.attempts.length) {
       this.attempts.splice(0, this.attemptsHead);
@@ -378,7 +387,10 @@ export class MemoryDeliveryLog implements DeliveryLog {
   }
 
   private dropFeed(n: number): void {
-    for (let i = this.feedHead; i < this.feedHead + n; i++) this.feedIds.delete(this.feed[i].id);
+    for (let i = this.feedHead; i < this.feedHead + n; i++) {
+      this.feedIds.delete(this.feed[i].id);
+      this.feed[i] = DROPPED_FEED_ITEM;
+    }
     this.feedHead += n;
     if (this.feedHead >= 1024 && this.feedHead * 2 >= this.feed.length) {
       this.feed.splice(0, this.feedHead);

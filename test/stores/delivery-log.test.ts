@@ -1,4 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BadCursorError, idAt, LogClock, type AttemptRecord, type LogEntry } from '../../lib/stores/delivery-log';
@@ -43,6 +45,16 @@ describeEachLog('delivery log', (open) => {
     expect(last).toEqual({ items: [expect.objectContaining({ id: String(ids[0]), status: 200, response: 'ok', latencyMs: 1.5 })], next: null });
     await expect(log.attempts('a', { limit: 2, cursor: 'abc' })).rejects.toThrow(BadCursorError);
     await expect(log.events({ endpoints: ['a'], limit: 2, cursor: '12x' })).rejects.toThrow(BadCursorError);
+  });
+
+  it('gives back each event as it was written: its kind, and characters Go escapes', async () => {
+    const log = await open();
+    const event: Event = { ...makeEvent('delete', { kind: 'tag' }), request: { id: 'r1', method: 'DELETE', useragent: 'a<b>&c\u2028' } };
+    event.target = { ...event.target, tag: 'v<1>' };
+    await log.write([pending('a', clock.next(), [event]), attempt('a', clock.next(), [event])]);
+    const [found] = (await log.events({ endpoints: ['a'], tag: 'v<1>', limit: 5 })).items;
+    expect(found.event).toEqual(event);
+    expect((await log.events({ endpoints: ['a'], digest: event.target.digest, action: 'delete', limit: 5 })).items.map((e) => e.event.id)).toEqual([event.id]);
   });
 
   it('keeps at most `attempts` attempts per endpoint: the oldest go', async () => {
@@ -190,6 +202,29 @@ describe('memory delivery log', () => {
     expect(await log.event(events[4500].id, ['a'])).toEqual([expect.objectContaining({ state: 'delivered', attempts: 1 })]);
     expect((await log.eventAttempts('a', events[5999].id)).map((a) => a.eventIds)).toEqual([[events[5999].id]]);
     expect((await log.attempts('a', { limit: 5000 })).items).toHaveLength(1500);
+  });
+
+  it('lets go of the attempts, events and feed items it drops at once, not when its arrays are next cut', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const log = new MemoryDeliveryLog({ attempts: 10, events: 10 });
+    const clock = new LogClock();
+    // Refs made in a function of their own, so that only the log can hold what they point at.
+    const write = async (n: number) => {
+      const events = Array.from({ length: n }, () => makeEvent());
+      const attempts = events.map((e) => attempt('a', clock.next(), [e]));
+      await log.write([pending('a', clock.next(n), events), { kind: 'feed', events, seq: clock.next(n), at: Date.now() }, ...attempts]);
+      return [...events, ...attempts.map((a) => (a as { attempt: AttemptRecord }).attempt)].map((x) => new WeakRef(x));
+    };
+    const first = await write(5);
+    await write(50);
+    // A weak ref is kept alive until the turn it was made in ends.
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+    expect(first.map((ref) => ref.deref())).toEqual(Array(10).fill(undefined));
+    expect((await log.attempts('a', { limit: 100 })).items).toHaveLength(10);
+    expect((await log.events({ endpoints: ['a'], limit: 100 })).items).toHaveLength(10);
+    expect((await log.feedRead(undefined, 100, undefined, 100)).events).toHaveLength(10);
   });
 });
 

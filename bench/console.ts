@@ -4,7 +4,8 @@
 // without the logs and with them (memory and SQLite; and the SQLite queue without and
 // with SQLite logs beside it, as `queue.type: sqlite` has it), in alternating rounds
 // (BENCH_CONSOLE_ROUNDS, 3); entries the recorder dropped (its log store could not keep
-// up) are noted. Reads: 20 endpoints and
+// up) are noted. BENCH_CONSOLE_VARIANTS (labels separated by `;`: `no logs;memory logs`)
+// and BENCH_CONSOLE_CONFIGS (`one`, `batched`) run some of them. Reads: 20 endpoints and
 // 1,000,000 logged attempts (100,000 events, ten attempts each) in SQLite and in Redis,
 // the first page of an endpoint's attempts and a search by digest.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -32,6 +33,9 @@ const ATTEMPTS = Number(process.env.BENCH_CONSOLE_ATTEMPTS ?? 1_000_000);
 const PER_EVENT = 10;
 /** Rounds of each dispatch variant, alternating; the median is reported. */
 const ROUNDS = Number(process.env.BENCH_CONSOLE_ROUNDS ?? 3);
+/** The dispatch variants and configurations to run, by label; all when unset. */
+const VARIANTS = process.env.BENCH_CONSOLE_VARIANTS?.split(';').map((s) => s.trim());
+const CONFIGS = process.env.BENCH_CONSOLE_CONFIGS?.split(',').map((s) => s.trim());
 /** Writes per turn of the event loop in the dispatch rounds. */
 const WRITES_PER_TURN = 64;
 /** Timed repetitions of each read; the median is reported. */
@@ -53,13 +57,17 @@ async function deliver(url: string, sample: Event[], fields: Partial<EndpointIni
   const recorder = log && new DeliveryRecorder(log);
   const stats = new EndpointStats('bench', undefined, { recorder });
   const endpoint = new Endpoint({ name: 'bench', url, ...fields }, { stats, ...(stores && { store: stores.queue, deadLetters: stores.deadLetters }) });
+  // New event objects each round, as a registry makes a new one per operation: the JSON a
+  // durable queue makes of an event is kept per object, and the sample's would otherwise
+  // be encoded only in the first round.
+  const events = sample.map((e) => ({ ...e }));
   const cpu = process.cpuUsage();
   const started = performance.now();
   // Writes come as a registry's requests would, a few per turn of the event loop: a loop
   // that never yields would hold back the sender's answers (timeouts) and the recorder's
   // flushes (its buffer overflows) until every write is in.
   for (let i = 0; i < EVENTS; i++) {
-    await endpoint.write([sample[i % sample.length]]);
+    await endpoint.write([events[i % events.length]]);
     if (i % WRITES_PER_TURN === WRITES_PER_TURN - 1) await new Promise((r) => setImmediate(r));
   }
   while (stats.counters.Successes < EVENTS) await new Promise((r) => setTimeout(r, 5));
@@ -126,15 +134,16 @@ async function reads(name: string, log: DeliveryLog): Promise<Result[]> {
   ];
 }
 
-/** `dispatch` or `reads` to run half of the suite. */
+/** `dispatch`, `reads` or `memory` to run one part of the suite; all three when unset. */
 const PART = process.env.BENCH_CONSOLE_PART;
+const partRuns = (part: 'dispatch' | 'reads' | 'memory') => PART === undefined || PART === part;
 
 export async function benchConsole(): Promise<Result[]> {
   const results: Result[] = [];
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-console-'));
-  if (PART !== 'reads') results.push(...(await dispatch(dir)));
-  if (PART !== 'dispatch') results.push(...(await logReads(dir)));
-  if (PART !== 'dispatch' && PART !== 'reads') results.push(await logMemory());
+  if (partRuns('dispatch')) results.push(...(await dispatch(dir)));
+  if (partRuns('reads')) results.push(...(await logReads(dir)));
+  if (partRuns('memory')) results.push(await logMemory());
   rmSync(dir, { recursive: true, force: true });
   return results;
 }
@@ -145,12 +154,16 @@ async function dispatch(dir: string): Promise<Result[]> {
   const { child, firstLine } = await startChild('bench/counting-receiver.ts');
   const url = `http://127.0.0.1:${firstLine.trim()}/`;
   try {
-    for (const [label, fields] of [['one per POST', { maxEvents: 1 }], ["Distribution's config as is", {}]] as const) {
+    const configs = [
+      ['one', 'one per POST', { maxEvents: 1 }],
+      ['batched', "Distribution's config as is", {}],
+    ] as const;
+    for (const [, label, fields] of configs.filter(([key]) => !CONFIGS || CONFIGS.includes(key))) {
       // A file per round; with the SQLite queue the log goes beside it, as `queue.type: sqlite` has it.
       let file = '';
       const sqliteLog = () => new SqliteDeliveryLog({ path: logFileOf(file), attempts: 100_000, events: 100_000 });
       const sqliteQueue = () => createEndpointStores(normalizeQueue({ type: 'sqlite', path: file, spoolDir: dir }), 'bench', 'bench');
-      const runs: [string, Variant][] = [
+      const variants: [string, Variant][] = [
         ['no logs', {}],
         ['memory logs', { log: () => new MemoryDeliveryLog({ attempts: 100_000, events: 100_000 }) }],
         ['SQLite logs', { log: sqliteLog }],
@@ -158,6 +171,7 @@ async function dispatch(dir: string): Promise<Result[]> {
         ['SQLite queue, no logs', { stores: sqliteQueue }],
         ['SQLite queue, SQLite logs', { stores: sqliteQueue, log: sqliteLog }],
       ];
+      const runs = variants.filter(([logs]) => !VARIANTS || VARIANTS.includes(logs));
       // Rounds alternate the variants, so that a noisy neighbour weighs on each alike; the median is reported.
       const rounds: Awaited<ReturnType<typeof deliver>>[][] = runs.map(() => []);
       for (let round = 0; round < ROUNDS; round++) {
@@ -217,6 +231,10 @@ async function logMemory(): Promise<Result> {
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;
   const recorder = new DeliveryRecorder(new MemoryDeliveryLog({ attempts: 1_000, events: 10_000 }));
+  // The heap is the whole process's, with what the suites before this one left: the
+  // levels are reported above the heap at the start.
+  gc();
+  const base = process.memoryUsage().heapUsed / 2 ** 20;
   const heap: number[] = [];
   const quarter = MEMORY_EVENTS / 4;
   for (let done = 0; done < MEMORY_EVENTS; ) {
@@ -228,7 +246,7 @@ async function logMemory(): Promise<Result> {
     if (done % 10_000 === 0) await recorder.flush();
     if (done % quarter === 0) {
       gc();
-      heap.push(process.memoryUsage().heapUsed / 2 ** 20);
+      heap.push(process.memoryUsage().heapUsed / 2 ** 20 - base);
     }
   }
   await recorder.close();
@@ -237,6 +255,6 @@ async function logMemory(): Promise<Result> {
     // Both limits are reached in the first quarter: from then on the heap must stay flat.
     value: heap[heap.length - 1] - heap[1],
     unit: 'MB growth, second quarter to last',
-    note: heap.map((h) => `${h.toFixed(1)} MB`).join(' · '),
+    note: `above ${base.toFixed(1)} MB at the start: ${heap.map((h) => `${h.toFixed(1)} MB`).join(' · ')}`,
   };
 }

@@ -11,7 +11,13 @@ export function makeBenchEvents(n: number): Event[] {
     actor: { name: 'alice' },
     source: { addr: 'bench:5000', instanceID: 'ab8d43d2-48f3-4a4f-a005-7d1b41e0909c' },
   });
-  for (let i = 0; i < n; i++) void bridge.blobPushed('demo/app', { size: 143 + i, digest: 'sha256:' + i.toString(16).padStart(64, '0') });
+  // The digest's hex as a registry has it from its hash, one flat string (a `padStart`
+  // would make it a rope of cons cells, which no registry's digest is).
+  const bytes = Buffer.alloc(32);
+  for (let i = 0; i < n; i++) {
+    bytes.writeUInt32BE(i, 28);
+    void bridge.blobPushed('demo/app', { size: 143 + i, digest: 'sha256:' + bytes.toString('hex') });
+  }
   return events;
 }
 

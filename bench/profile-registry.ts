@@ -6,7 +6,7 @@
 //   DEMO_ROOT=/path/to/another/checkout          runs that tree's demo registry (A/B runs)
 //   GC_LOG=file                                  V8's line per collection (--trace-gc-nvp) to file; the
 //                                                JSON line then adds the bytes allocated and promoted per GET
-// Prints one JSON line: req/s, and the registry's CPU per GET (user and system apart), read
+// Prints one JSON line: req/s, and the registry's CPU per GET (user and system apart, and its main thread's), read
 // once the receiver holds every event of the run, as bench/distribution.ts measures it.
 import { spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,9 +17,9 @@ import { pushImageOverHttp } from '../demo-registry/sample-image';
 import { registryConfig, waitForRegistry } from './distribution';
 import { autocannon, freePort, getJson, ROOT, startChild, stopWithin, TSX_HOOK, waitUntil } from './util';
 
-/** User and system CPU of a process, in ms, from /proc. */
-function cpuOf(pid: number): { user: number; system: number } {
-  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/** User and system CPU of a process (or of one of its threads, by `tid`), in ms, from /proc. */
+function cpuOf(pid: number, tid?: number): { user: number; system: number } {
+  const text = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
   return { user: Number(fields[11]) * 10, system: Number(fields[12]) * 10 };
 }
@@ -64,10 +64,12 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 500));
     const before = await count();
     const cpu0 = cpuOf(registry.pid!);
+    const main0 = cpuOf(registry.pid!, registry.pid!);
     const gc0 = gcTotals();
     const run = await autocannon(image.manifestUrl, ['-c', '10', '-d', seconds, ...headers]);
     if (!off) await waitUntil(async () => (await count()) >= before + run.total, 'every event of the run at the receiver', 60_000, 10);
     const cpu1 = cpuOf(registry.pid!);
+    const main1 = cpuOf(registry.pid!, registry.pid!);
     const gc1 = gcTotals();
     const per = (ms: number) => Math.round((ms * 1000) / run.total);
     const user = per(cpu1.user - cpu0.user);
@@ -75,7 +77,7 @@ async function main(): Promise<void> {
     const gc = gcLog
       ? { allocatedPerReq: Math.round((gc1.allocated - gc0.allocated) / run.total), promotedPerReq: Math.round((gc1.promoted - gc0.promoted) / run.total) }
       : {};
-    console.log(JSON.stringify({ notifications: off ? 'off' : 'on', reqPerSec: Math.round(run.reqPerSec), requests: run.total, cpuUsPerReq: user + system, userUs: user, systemUs: system, ...gc }));
+    console.log(JSON.stringify({ notifications: off ? 'off' : 'on', reqPerSec: Math.round(run.reqPerSec), requests: run.total, cpuUsPerReq: user + system, userUs: user, systemUs: system, mainThreadUs: per(main1.user + main1.system - main0.user - main0.system), ...gc }));
   } finally {
     await stopWithin(registry, 20_000);
     await stopWithin(receiver.child);

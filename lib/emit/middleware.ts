@@ -117,10 +117,21 @@ export function createEmitter(options: EmitOptions): Emitter {
  * events are written, and they are spooled.
  */
 function holdUntilOutcome(res: ServerResponse, held: HeldEvents, lateEnds: LateEnds, failOnStoreError: boolean): void {
-  // The request's state in closures on the response, not in a weak map keyed by it: the
-  // methods it wraps often lead back to the response (a logger's `res.end.bind(res)`), and
-  // an entry whose value reaches its own key survives every young-generation collection,
-  // taking the whole request with it, until a full one.
+  const methods = heldMethodsOf(Object.getPrototypeOf(res) as ServerResponse);
+  // A client that goes away does not undo what its request already did.
+  res.on('close', () => void held.commit());
+  if (methods && res.writeHead === methods.writeHead && res.end === methods.end && !outcomes.has(res)) {
+    // The usual case: the response's prototype (its app's `app.response`) looks the
+    // outcome up. A property added to a response costs more than the rest of this
+    // middleware: Express gives each response a map of its own (it sets its prototype).
+    outcomes.set(res, new Outcome(held, methods.original.writeHead, methods.original.end, lateEnds, failOnStoreError));
+    return;
+  }
+  // A middleware before this one wrapped the methods on the response itself (or another
+  // emitter holds this response): wrap them there too. The request's state is in closures
+  // on the response, not in the weak map: the methods it wraps often lead back to the
+  // response (a logger's `res.end.bind(res)`), and an entry whose value reaches its own key
+  // survives every young-generation collection, taking the whole request with it.
   const outcome = new Outcome(held, res.writeHead, res.end, lateEnds, failOnStoreError);
   res.writeHead = function writeHeadHeld(this: ServerResponse, ...args: unknown[]): ServerResponse {
     outcome.commit(false);
@@ -129,8 +140,51 @@ function holdUntilOutcome(res: ServerResponse, held: HeldEvents, lateEnds: LateE
   res.end = function endHeld(this: ServerResponse, ...args: unknown[]): ServerResponse {
     return outcome.endHeld(this, args);
   } as typeof res.end;
-  // A client that goes away does not undo what its request already did.
-  res.on('close', () => void held.commit());
+}
+
+/** The outcome of each response whose events its prototype's methods hold (see `heldMethodsOf`). */
+const outcomes = new WeakMap<ServerResponse, Outcome>();
+
+interface HeldMethods {
+  writeHead: ServerResponse['writeHead'];
+  end: ServerResponse['end'];
+  /** What the prototype's chain answered before: the methods these call. */
+  original: { writeHead: ServerResponse['writeHead']; end: ServerResponse['end'] };
+}
+
+/** The held methods put on each response prototype, by prototype. */
+const heldPrototypes = new WeakMap<object, HeldMethods>();
+
+/**
+ * Puts on a response prototype (an Express app's `app.response`, once per app; undefined
+ * for any other) a
+ * `writeHead` and an `end` that hold the events of a response in `outcomes` and call the
+ * prototype's own methods for any other. A mounted sub-app's `app.response` inherits
+ * from its parent's, so its responses are held too.
+ */
+function heldMethodsOf(proto: ServerResponse): HeldMethods | undefined {
+  let methods = heldPrototypes.get(proto);
+  if (methods) return methods;
+  // Only an Express app's own response prototype: never Node's, which every server shares.
+  if (!Object.prototype.hasOwnProperty.call(proto, 'app')) return undefined;
+  const original = { writeHead: proto.writeHead, end: proto.end };
+  const writeHead = original.writeHead as (...a: unknown[]) => ServerResponse;
+  const end = original.end as (...a: unknown[]) => ServerResponse;
+  methods = {
+    original,
+    writeHead: function writeHeadHeld(this: ServerResponse, ...args: unknown[]): ServerResponse {
+      outcomes.get(this)?.commit(false);
+      return writeHead.apply(this, args);
+    } as ServerResponse['writeHead'],
+    end: function endHeld(this: ServerResponse, ...args: unknown[]): ServerResponse {
+      const outcome = outcomes.get(this);
+      return outcome ? outcome.endHeld(this, args) : end.apply(this, args);
+    } as ServerResponse['end'],
+  };
+  proto.writeHead = methods.writeHead;
+  proto.end = methods.end;
+  heldPrototypes.set(proto, methods);
+  return methods;
 }
 
 /** A response's events on their way to the store, and the methods of the response they wrap. */

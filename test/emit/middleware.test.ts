@@ -1,4 +1,5 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import express, { type Request } from 'express';
@@ -21,12 +22,17 @@ const manifest = {
 };
 const digest = sha256Digest(manifest.payload);
 
-/** A tiny registry-shaped app: enough routes to drive the middleware as a registry would. */
-function makeApp(notifications: Notifications) {
+/**
+ * A tiny registry-shaped app: enough routes to drive the middleware as a registry would.
+ * `before` runs ahead of the middleware; with `mounted: false` the app has routes only,
+ * for a parent app that has the middleware.
+ */
+function makeApp(notifications: Notifications, options: { before?: express.RequestHandler; mounted?: boolean } = {}) {
   const repos = new Map<string, MemoryRepository>();
   const storage = new MemoryRepository('demo/app', repos);
   const app = express();
-  app.use(notifications.middleware);
+  if (options.before) app.use(options.before);
+  if (options.mounted !== false) app.use(notifications.middleware);
   const repo = (req: Request) => notifications.repository(req, storage);
   app.put('/v2/demo/app/manifests/:tag', async (req, res) => {
     const d = await repo(req).manifests.put(manifest, { tag: req.params.tag });
@@ -268,8 +274,8 @@ describeWithRedis('a success response and the store (Redis behind a link we can 
     await deletePrefix(prefix);
   });
 
-  it('ends only once the store holds the request’s events, so a crash after the response loses none', async () => {
-    const { app, storage } = await setup('30s');
+  /** A PUT's response ends only once the held XADD of its event reaches Redis. */
+  async function expectEndHeldUntilStored(app: express.Express, storage: MemoryRepository): Promise<void> {
     proxy.hold(); // the XADD waits in the proxy
     let answered = false;
     const response = request(app).put('/v2/demo/app/manifests/v1').then((res) => {
@@ -285,6 +291,39 @@ describeWithRedis('a success response and the store (Redis behind a link we can 
     proxy.release();
     expect((await response).status).toBe(201);
     expect(await redis.xlen(stream)).toBe(1);
+  }
+
+  it('ends only once the store holds the request’s events, so a crash after the response loses none', async () => {
+    const { app, storage } = await setup('30s');
+    await expectEndHeldUntilStored(app, storage);
+  });
+
+  it('holds the end alike behind a middleware that wrapped the response’s own methods before it', async () => {
+    await setup('30s');
+    // As a logger does: its own end and writeHead on the response, bound to it.
+    const { app, storage } = makeApp(notifications, {
+      before: (_req, res, next) => {
+        const end = res.end.bind(res);
+        const writeHead = res.writeHead.bind(res);
+        res.end = ((...args: Parameters<typeof end>) => end(...args)) as typeof res.end;
+        res.writeHead = ((...args: Parameters<typeof writeHead>) => writeHead(...args)) as typeof res.writeHead;
+        next();
+      },
+    });
+    await expectEndHeldUntilStored(app, storage);
+  });
+
+  it('holds the end of a route in a sub-app mounted below the app that has the middleware, and leaves Node’s responses alone', async () => {
+    await setup('30s');
+    const { end, writeHead } = http.ServerResponse.prototype;
+    const parent = express();
+    parent.use(notifications.middleware);
+    const { app: routes, storage } = makeApp(notifications, { mounted: false });
+    parent.use(routes);
+    await expectEndHeldUntilStored(parent, storage);
+    // The methods that hold are on the app's response prototype, not on every server's.
+    expect(http.ServerResponse.prototype.end).toBe(end);
+    expect(http.ServerResponse.prototype.writeHead).toBe(writeHead);
   });
 
   it('waits no longer than queue.committimeout, keeps the event in the spool meanwhile, and stores it once', async () => {

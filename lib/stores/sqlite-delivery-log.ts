@@ -25,7 +25,7 @@ import {
 import { StoreClosedError } from './queue-store';
 import { openSqliteDatabase, type OpenSqliteOptions } from './sqlite-store';
 import type { SqliteLogWorkerData, WorkerReply, WorkerRequest } from './sqlite-log-worker';
-import type { PostedEvent } from './sqlite-log-writer';
+import type { PostedEvent, WriterEntry } from './sqlite-log-writer';
 
 export interface SqliteDeliveryLogOptions extends OpenSqliteOptions, Partial<DeliveryLogLimits> {
   /** The database file; `createDeliveryLog` puts it beside the queue's (`logFileOf`). */
@@ -194,12 +194,16 @@ export class SqliteDeliveryLog implements DeliveryLog {
   async write(entries: readonly LogEntry[]): Promise<void> {
     this.assertOpen('write');
     if (entries.length === 0) return;
-    const posted = entries.map((e) => (e.kind === 'events' ? { ...e, events: e.events.map(e.state === 'pending' ? forWorker : idOnly) } : e));
+    const posted = entries.map((e): WriterEntry => {
+      if (e.kind !== 'events') return e;
+      const { state } = e;
+      return state === 'pending' ? { ...e, state, events: e.events.map(forWorker) } : { ...e, state, events: e.events.map(idOnly) };
+    });
     await this.request({ op: 'write', entries: posted });
   }
 
   /** Sends a request to the worker thread (starting it if need be) and waits for its answer. */
-  private request(request: { op: 'write'; entries: readonly LogEntry[] } | { op: 'trim' }): Promise<void> {
+  private request(request: { op: 'write'; entries: readonly WriterEntry[] } | { op: 'trim' }): Promise<void> {
     const worker = this.start();
     const n = ++this.requests;
     return new Promise<void>((resolve, reject) => {
@@ -403,15 +407,14 @@ export class SqliteDeliveryLog implements DeliveryLog {
 }
 
 /** An event reduced to its id, which is all a state change needs of it. */
-function idOnly(event: Event): Event {
-  return { id: event.id } as Event;
+function idOnly(event: Event): Pick<Event, 'id'> {
+  return { id: event.id };
 }
 
 /** A new event as the worker writes it; flat strings cost less to copy to it than the event's objects. */
-function forWorker(event: Event): Event {
+function forWorker(event: Event): PostedEvent {
   const t = event.target;
-  const row: PostedEvent = { id: event.id, action: event.action, target: { repository: t.repository, digest: t.digest, tag: t.tag }, json: storedEventJson(event) };
-  return row as unknown as Event;
+  return { id: event.id, action: event.action, target: { repository: t.repository, digest: t.digest, tag: t.tag }, json: storedEventJson(event) };
 }
 
 /**

@@ -2,9 +2,9 @@
 // file and applies the entries the delivery process's main thread hands it, in order.
 import { parentPort, workerData } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
-import type { DeliveryLogLimits, LogEntry } from './delivery-log';
+import type { DeliveryLogLimits } from './delivery-log';
 import { sqliteDriver } from './drivers';
-import { SqliteLogWriter } from './sqlite-log-writer';
+import { SqliteLogWriter, type WriterEntry } from './sqlite-log-writer';
 
 /** What the worker is started with. */
 export interface SqliteLogWorkerData {
@@ -15,7 +15,7 @@ export interface SqliteLogWorkerData {
 }
 
 /** A request to the worker; each is answered with a `WorkerReply` of the same `n`, in order. */
-export type WorkerRequest = { n: number; op: 'write'; entries: readonly LogEntry[] } | { n: number; op: 'trim' } | { n: number; op: 'close' };
+export type WorkerRequest = { n: number; op: 'write'; entries: readonly WriterEntry[] } | { n: number; op: 'trim' } | { n: number; op: 'close' };
 
 export interface WorkerReply {
   n: number;

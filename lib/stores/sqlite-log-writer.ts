@@ -14,6 +14,17 @@ export interface PostedEvent {
   json: string;
 }
 
+/**
+ * An entry as the writer takes it. `SqliteDeliveryLog` posts a state change's events as
+ * their ids alone, and new (pending) events as `PostedEvent`s; a caller in the same
+ * thread may give whole events.
+ */
+export type WriterEntry =
+  | Exclude<LogEntry, { kind: 'events' }>
+  | (Omit<EventsEntry, 'state' | 'events'> & { state: 'pending'; events: readonly (Event | PostedEvent)[] })
+  | (Omit<EventsEntry, 'state' | 'events'> & { state: Exclude<EventState, 'pending'>; events: readonly Pick<Event, 'id'>[] });
+type EventsEntry = Extract<LogEntry, { kind: 'events' }>;
+
 /** An event first logged in the entries being written. */
 interface NewRow {
   seq: number;
@@ -118,7 +129,7 @@ export class SqliteLogWriter {
    * the whole life of an event in one write; the rest is written as it came, in
    * transactions of up to a few thousand statements.
    */
-  write(entries: readonly LogEntry[]): void {
+  write(entries: readonly (LogEntry | WriterEntry)[]): void {
     const logEvents = this.limits.events > 0;
     const fresh = new Map<string, NewRow>();
     // Changes of events logged before, one per event, where the event first changed.
@@ -151,13 +162,13 @@ export class SqliteLogWriter {
           if (row.aids.length > ATTEMPTS_PER_EVENT) row.aids.shift();
         }
       } else if (logEvents) {
-        const { endpoint, state, events, seq } = entry;
-        for (let i = 0; i < events.length; i++) {
-          const key = `${endpoint}\n${events[i].id}`;
+        const { endpoint, seq } = entry;
+        for (let i = 0; i < entry.events.length; i++) {
+          const key = `${endpoint}\n${entry.events[i].id}`;
           const row = fresh.get(key);
-          if (row) row.state = state;
-          else if (state === 'pending') fresh.set(key, { seq: seq + i, endpoint, event: events[i], state, attempts: 0, aids: [] });
-          else changeOf(endpoint, events[i].id, key).state = state;
+          if (row) row.state = entry.state;
+          else if (entry.state === 'pending') fresh.set(key, { seq: seq + i, endpoint, event: entry.events[i], state: 'pending', attempts: 0, aids: [] });
+          else changeOf(endpoint, entry.events[i].id, key).state = entry.state;
         }
       }
     }

@@ -38,18 +38,21 @@ export interface EmitOptions {
 }
 
 export interface Emitter {
-  /** Gives each request a Bridge holding its events until the response's outcome. */
+  /**
+   * Marks each request: its Bridge, holding its events until the response's outcome, is
+   * made when a route first asks for it (`bridgeOf`, `repository`).
+   */
   readonly middleware: RequestHandler;
   /** The request's bridge; throws when the middleware did not run for it. */
   bridgeOf(req: Request): Bridge;
 }
 
-/** The per-request half of the pipeline: a Bridge per request, its events held until the outcome. */
+/** The per-request half of the pipeline: a Bridge per request that has events, held until the outcome. */
 export function createEmitter(options: EmitOptions): Emitter {
   const { source } = options;
   // Not a property of the request: Express gives each request object a map of its own, so
   // a property added to one costs V8 a new map, far more than a weak entry.
-  const bridges = new WeakMap<IncomingMessage, Bridge>();
+  const bridges = new WeakMap<IncomingMessage, Bridge | undefined>();
   // `/prefix/` and `prefix` alike become `/prefix`; no prefix is ''.
   const prefix = (options.pathPrefix ?? '').replace(/^\/*/, '/').replace(/\/+$/, '');
   const fixedBase = options.relativeUrls ? '' : options.baseUrl?.replace(/\/+$/, '');
@@ -68,10 +71,13 @@ export function createEmitter(options: EmitOptions): Emitter {
   };
   const lateEnds = new LateEnds(options.commitTimeoutMs + COMMIT_GRACE_MS);
 
-  const middleware: RequestHandler = (req: Request, res: Response, next: NextFunction) => {
-    if (source.addr === undefined) source.addr = `${os.hostname()}:${req.socket.localPort}`;
+  /** The request's Bridge, made when a route first asks for it (`bridgeOf`). */
+  const makeBridge = (req: Request): Bridge => {
     let sink: Sink = options.sink;
-    if (!options.emitImmediately) {
+    const res = req.res;
+    // A response that has started, or whose client has gone, has nothing left to wait for:
+    // the events go as they come (as for a request without a response).
+    if (!options.emitImmediately && res && !res.headersSent && !res.destroyed) {
       // What the request's errors are reported with, taken now: what a weak map holds for
       // the request or its response must not lead back to either (Express links them both
       // ways), or a young-generation collection cannot free them while the entry is there.
@@ -81,23 +87,29 @@ export function createEmitter(options: EmitOptions): Emitter {
       holdUntilOutcome(res, held, lateEnds, options.onStoreError === 'fail');
       sink = held;
     }
-    bridges.set(
-      req,
-      new Bridge({
-        sink,
-        urls: fixedUrls ?? urlsFor(requestBaseUrl(req, trusts(req)) + prefix),
-        source,
-        actor: resolveActor(req),
-        request: requestRecord(req),
-        includeReferences: options.includeReferences,
-      }),
-    );
+    return new Bridge({
+      sink,
+      urls: fixedUrls ?? urlsFor(requestBaseUrl(req, trusts(req)) + prefix),
+      source,
+      actor: resolveActor(req),
+      request: requestRecord(req),
+      includeReferences: options.includeReferences,
+    });
+  };
+
+  // The middleware only marks the request: most requests of a registry (the `/v2/` ping,
+  // the steps of an upload, tag lists) make no event, and pay nothing more.
+  const middleware: RequestHandler = (req: Request, _res: Response, next: NextFunction) => {
+    if (source.addr === undefined) source.addr = `${os.hostname()}:${req.socket.localPort}`;
+    bridges.set(req, undefined);
     next();
   };
 
   const bridgeOf = (req: Request): Bridge => {
-    const bridge = bridges.get(req);
-    if (!bridge) throw new Error('notifications: the middleware is not mounted before this route (app.use(notifications.middleware))');
+    let bridge = bridges.get(req);
+    if (bridge) return bridge;
+    if (!bridges.has(req)) throw new Error('notifications: the middleware is not mounted before this route (app.use(notifications.middleware))');
+    bridges.set(req, (bridge = makeBridge(req)));
     return bridge;
   };
   return { middleware, bridgeOf };

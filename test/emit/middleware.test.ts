@@ -60,6 +60,23 @@ function makeApp(notifications: Notifications, options: { before?: express.Reque
       slow.closed = true;
     });
   });
+  // What a response carries when its route makes no event (`/v2/`), and when it does.
+  const attached = (res: express.Response) => ({ closeListeners: res.listenerCount('close'), ownEnd: Object.prototype.hasOwnProperty.call(res, 'end') });
+  app.get('/v2/', (_req, res) => void res.json(attached(res)));
+  app.get('/v2/demo/app/attached/:tag', async (req, res) => {
+    await repo(req).manifests.get({ tag: req.params.tag });
+    res.json(attached(res));
+  });
+  // Waits for its client to go away, and only then stores the manifest.
+  const orphan = { waiting: false, stored: false };
+  app.put('/v2/demo/app/orphan/:tag', (req, res) => {
+    orphan.waiting = true;
+    res.on('close', () => {
+      void repo(req)
+        .manifests.put(manifest, { tag: req.params.tag })
+        .then(() => void (orphan.stored = true));
+    });
+  });
   app.delete('/v2/demo/app/manifests/:digest', async (req, res) => {
     const r = repo(req);
     const tags = storage.tags.lookup(req.params.digest);
@@ -70,7 +87,7 @@ function makeApp(notifications: Notifications, options: { before?: express.Reque
   app.use((err: Error, _req: Request, res: express.Response, _next: express.NextFunction) => {
     res.status(404).json({ errors: [{ code: 'MANIFEST_UNKNOWN', message: err.message }] });
   });
-  return { app, storage, slow };
+  return { app, storage, slow, orphan };
 }
 
 describe('createNotifications middleware', () => {
@@ -186,6 +203,35 @@ describe('createNotifications middleware', () => {
     server.close();
     // The manifest was stored before the client left: its push comes first, then the next request's.
     expect(receiver.events.map((e) => e.target.tag)).toEqual(['v1', 'after']);
+  });
+
+  it('adds nothing to the response of a request that makes no event', async () => {
+    notifications = createNotifications(config());
+    const { app, storage } = makeApp(notifications);
+    const bare = makeApp(notifications, { mounted: false }).app;
+    const without = (await request(bare).get('/v2/').expect(200)).body;
+    expect((await request(app).get('/v2/').expect(200)).body).toEqual(without);
+    // The check can tell: a request whose route asked for its repository is held.
+    await storage.manifests.put(manifest, { tag: 'v1' }); // straight into storage: no event
+    expect((await request(app).get('/v2/demo/app/attached/v1').expect(200)).body).toEqual({ ...without, closeListeners: without.closeListeners + 1 });
+  });
+
+  it('sends the event of an operation its route makes after the client went away', async () => {
+    notifications = createNotifications(config());
+    const { app, orphan } = makeApp(notifications);
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const port = (server.address() as { port: number }).port;
+    const aborter = new AbortController();
+    const pending = fetch(`http://127.0.0.1:${port}/v2/demo/app/orphan/gone`, { method: 'PUT', signal: aborter.signal }).catch((e) => e);
+    await waitFor(() => orphan.waiting, { describe: () => orphan });
+    aborter.abort();
+    await pending;
+    await waitFor(() => orphan.stored, { describe: () => orphan });
+    await receiver.until((r) => r.events.length >= 1);
+    server.closeAllConnections();
+    server.close();
+    expect(receiver.events.map((e) => [e.action, e.target.tag])).toEqual([['push', 'gone']]);
   });
 
   it('sends events at once when emitImmediately is set, as Distribution does', async () => {

@@ -16,7 +16,7 @@ const BACKLOG = Number(process.env.BENCH_BACKLOG_EVENTS ?? 20_000);
 /** Length of each autocannon run of manifest GETs, in seconds. */
 export const GET_SECONDS = Number(process.env.BENCH_GET_SECONDS ?? 5);
 /** Runs per configuration; the median is reported. */
-export const GET_ROUNDS = Number(process.env.BENCH_GET_ROUNDS ?? 3);
+export const GET_ROUNDS = Number(process.env.BENCH_GET_ROUNDS ?? 5);
 export const GET_CONNECTIONS = 10;
 /** Pushing the tiny image emits this many events: two blobs and the manifest. */
 const PUSH_EVENTS = 3;
@@ -197,6 +197,8 @@ export interface GetFigures {
   /** Whether every run delivered each of its events before its CPU was read. */
   allDelivered: boolean;
   runs: number[];
+  /** Each run's CPU per request, in round order. */
+  cpuRuns: number[];
 }
 
 /** Off, on, and optionally on with more endpoint fields (`variant`). */
@@ -256,6 +258,7 @@ export async function manifestGetsOffOn(start: StartRegistry, variant?: Record<s
         eventsPerPost: median(list.map((r) => r.eventsPerPost)),
         allDelivered: list.every((r) => r.allDelivered),
         runs: list.map((r) => r.reqPerSec),
+        cpuRuns: list.map((r) => r.cpuUsPerReq),
       };
     };
     return { off: summary('off'), on: summary('on'), ...(variant ? { variant: summary('variant') } : {}) };
@@ -387,9 +390,19 @@ export function offOnResults(who: string, figures: OffOnFigures): Result[] {
       unit: 'µs/req',
       note: `with delivery; ${Math.round(figures.on.delivered).toLocaleString('en-US')} events delivered per run`,
     },
-    { name: `${who}: registry CPU per GET, ratio on/off`, value: figures.on.cpuUsPerReq / figures.off.cpuUsPerReq, unit: '', note: deliveryNote(figures.on) },
+    { name: `${who}: registry CPU per GET, ratio on/off`, value: figures.on.cpuUsPerReq / figures.off.cpuUsPerReq, unit: '', note: `${roundRatiosNote(figures.on, figures.off)}; ${deliveryNote(figures.on)}` },
     { name: `${who}: events per POST, notifications on`, value: figures.on.eventsPerPost, unit: 'events', note: 'mean over the measured run, median of runs' },
   ];
+}
+
+/**
+ * The CPU ratio of each round (the two runs of a round are minutes apart at most, so a
+ * noisy neighbour that comes and goes weighs less on it) and their median, beside the
+ * ratio of the medians that the figure is.
+ */
+export function roundRatiosNote(on: GetFigures, off: GetFigures): string {
+  const ratios = on.cpuRuns.map((cpu, i) => cpu / off.cpuRuns[i]);
+  return `ratio per round ${ratios.map((r) => r.toFixed(2)).join(', ')}, median ${median(ratios).toFixed(2)}`;
 }
 
 /** Whether the CPU of `figures` covers delivering every event of its runs. */

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { deliveryNote, goRegistryInstalled, manifestGetsOffOn, offOnResults, runsNote, registryConfig, startGoRegistry, waitForRegistry, type StartRegistry } from './distribution';
+import { deliveryNote, roundRatiosNote, goRegistryInstalled, manifestGetsOffOn, offOnResults, runsNote, registryConfig, startGoRegistry, waitForRegistry, type StartRegistry } from './distribution';
 import { freePort, ROOT, stopWithin, TSX_HOOK, type Result } from './util';
 
 /** Starts `demo-registry/main.ts --config FILE` (one node process with tsx's hook) with a temporary Distribution-style config. */
@@ -62,7 +62,7 @@ export async function benchRegistry(): Promise<Result[]> {
         unit: 'µs/req',
         note: `with delivery; ${Math.round(ours.variant.delivered).toLocaleString('en-US')} events delivered per run`,
       },
-      { name: 'demo registry: CPU per GET ratio on (maxevents 500)/off', value: ours.variant.cpuUsPerReq / ours.off.cpuUsPerReq, unit: '', note: deliveryNote(ours.variant) },
+      { name: 'demo registry: CPU per GET ratio on (maxevents 500)/off', value: ours.variant.cpuUsPerReq / ours.off.cpuUsPerReq, unit: '', note: `${roundRatiosNote(ours.variant, ours.off)}; ${deliveryNote(ours.variant)}` },
       { name: 'demo registry: events per POST, on, maxevents 500', value: ours.variant.eventsPerPost, unit: 'events' },
     );
   }

@@ -34,12 +34,28 @@ export interface UrlBuilder {
   blobUrl(repo: string, digest: string): string;
 }
 
-/** A UrlBuilder for a fixed base such as `https://registry.example.com` (no trailing slash needed). */
+/**
+ * A UrlBuilder for a fixed base such as `https://registry.example.com` (no trailing slash
+ * needed). Each kind of URL keeps the last one it built: a registry under pull load names
+ * the same few manifests over and over, and the events the logs keep then share one string.
+ */
 export function urlBuilderFor(base: string): UrlBuilder {
   const root = base.replace(/\/+$/, '');
-  return {
-    manifestUrl: (repo, digest) => `${root}/v2/${repo}/manifests/${digest}`,
-    blobUrl: (repo, digest) => `${root}/v2/${repo}/blobs/${digest}`,
+  return { manifestUrl: lastUrlOf(`${root}/v2/`, '/manifests/'), blobUrl: lastUrlOf(`${root}/v2/`, '/blobs/') };
+}
+
+/** `head + repo + middle + digest`, the last one built kept for the same repository and digest. */
+function lastUrlOf(head: string, middle: string): (repo: string, digest: string) => string {
+  let lastRepo = '';
+  let lastDigest = '';
+  let lastUrl = '';
+  return (repo, digest) => {
+    if (repo !== lastRepo || digest !== lastDigest) {
+      lastRepo = repo;
+      lastDigest = digest;
+      lastUrl = head + repo + middle + digest;
+    }
+    return lastUrl;
   };
 }
 

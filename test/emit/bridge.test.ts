@@ -126,6 +126,30 @@ describe('Bridge produces what Distribution 2.8.2 sent', () => {
     expect(sink.events[0].action).toBe('delete');
   });
 
+  it('builds each URL for its own repository and digest, whatever came just before', () => {
+    const urls = urlBuilderFor('https://registry.example.com/');
+    const a = 'sha256:' + 'a'.repeat(64);
+    const b = 'sha256:' + 'b'.repeat(64);
+    const seen = [
+      urls.manifestUrl('x/app', a),
+      urls.manifestUrl('x/app', a),
+      urls.manifestUrl('x/app', b),
+      urls.manifestUrl('y/app', b),
+      urls.blobUrl('y/app', b),
+      urls.manifestUrl('y/app', b),
+      urls.manifestUrl('x/app', a),
+    ];
+    expect(seen).toEqual([
+      `https://registry.example.com/v2/x/app/manifests/${a}`,
+      `https://registry.example.com/v2/x/app/manifests/${a}`,
+      `https://registry.example.com/v2/x/app/manifests/${b}`,
+      `https://registry.example.com/v2/y/app/manifests/${b}`,
+      `https://registry.example.com/v2/y/app/blobs/${b}`,
+      `https://registry.example.com/v2/y/app/manifests/${b}`,
+      `https://registry.example.com/v2/x/app/manifests/${a}`,
+    ]);
+  });
+
   it('gives each event its own id', async () => {
     const { sink, bridge } = bridgeLike(fixtures['tag-delete']);
     await bridge.tagDeleted('r', 'a');

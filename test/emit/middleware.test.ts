@@ -90,6 +90,19 @@ function makeApp(notifications: Notifications, options: { before?: express.Reque
   return { app, storage, slow, orphan };
 }
 
+/** Serves `app` on a loopback port and sends a PUT whose client goes away once `reached` holds; gives back the server. */
+async function putThenHangUp(app: express.Express, path: string, reached: () => boolean, describe: () => unknown): Promise<http.Server> {
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  const port = (server.address() as { port: number }).port;
+  const aborter = new AbortController();
+  const pending = fetch(`http://127.0.0.1:${port}${path}`, { method: 'PUT', signal: aborter.signal }).catch((e) => e);
+  await waitFor(reached, { describe });
+  aborter.abort();
+  await pending;
+  return server;
+}
+
 describe('createNotifications middleware', () => {
   let receiver: TestReceiver;
   let notifications: Notifications;
@@ -187,14 +200,7 @@ describe('createNotifications middleware', () => {
   it('sends the events of a request whose client went away after its operation took effect', async () => {
     notifications = createNotifications(config());
     const { app, slow } = makeApp(notifications);
-    const server = app.listen(0, '127.0.0.1');
-    await new Promise((r) => server.once('listening', r));
-    const port = (server.address() as { port: number }).port;
-    const aborter = new AbortController();
-    const pending = fetch(`http://127.0.0.1:${port}/v2/demo/app/slow/v1`, { method: 'PUT', signal: aborter.signal }).catch((e) => e);
-    await waitFor(() => slow.stored, { describe: () => slow });
-    aborter.abort();
-    await pending;
+    const server = await putThenHangUp(app, '/v2/demo/app/slow/v1', () => slow.stored, () => slow);
     await waitFor(() => slow.closed, { describe: () => slow });
     await request(app).put('/v2/demo/app/manifests/after').expect(201);
     await receiver.until((r) => r.events.length >= 2);
@@ -219,14 +225,7 @@ describe('createNotifications middleware', () => {
   it('sends the event of an operation its route makes after the client went away', async () => {
     notifications = createNotifications(config());
     const { app, orphan } = makeApp(notifications);
-    const server = app.listen(0, '127.0.0.1');
-    await new Promise((r) => server.once('listening', r));
-    const port = (server.address() as { port: number }).port;
-    const aborter = new AbortController();
-    const pending = fetch(`http://127.0.0.1:${port}/v2/demo/app/orphan/gone`, { method: 'PUT', signal: aborter.signal }).catch((e) => e);
-    await waitFor(() => orphan.waiting, { describe: () => orphan });
-    aborter.abort();
-    await pending;
+    const server = await putThenHangUp(app, '/v2/demo/app/orphan/gone', () => orphan.waiting, () => orphan);
     await waitFor(() => orphan.stored, { describe: () => orphan });
     await receiver.until((r) => r.events.length >= 1);
     server.closeAllConnections();

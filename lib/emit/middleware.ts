@@ -168,21 +168,31 @@ interface HeldMethods {
 const heldPrototypes = new WeakMap<object, HeldMethods>();
 
 /**
- * Puts on a response prototype (an Express app's `app.response`, once per app; undefined
- * for any other) a
- * `writeHead` and an `end` that hold the events of a response in `outcomes` and call the
- * prototype's own methods for any other. A mounted sub-app's `app.response` inherits
- * from its parent's, so its responses are held too.
+ * The held `writeHead` and `end` for responses of this prototype: put once on the
+ * outermost Express app's `app.response` above it; undefined when it is no Express app's
+ * (the response's own methods are wrapped then). They hold the events of a response in
+ * `outcomes` and call the prototype chain's own methods for any other response.
  */
 function heldMethodsOf(proto: ServerResponse): HeldMethods | undefined {
-  let methods = heldPrototypes.get(proto);
-  if (methods) return methods;
-  // Only an Express app's own response prototype: never Node's, which every server shares.
-  if (!Object.prototype.hasOwnProperty.call(proto, 'app')) return undefined;
+  const known = heldPrototypes.get(proto);
+  if (known) return known;
+  // Only an Express app's response prototype, never Node's, which every server shares;
+  // and the outermost one: a mounted sub-app's inherits from its parent's, and a response
+  // goes back to the parent's when the sub-app passes it on (an error, no route matched).
+  let root: ServerResponse | undefined;
+  for (let p = proto; p && Object.prototype.hasOwnProperty.call(p, 'app'); p = Object.getPrototypeOf(p) as ServerResponse) root = p;
+  if (!root) return undefined;
+  const methods = heldPrototypes.get(root) ?? holdOn(root);
+  heldPrototypes.set(proto, methods);
+  return methods;
+}
+
+/** Puts the held `writeHead` and `end` on `proto`, calling what its chain answered before. */
+function holdOn(proto: ServerResponse): HeldMethods {
   const original = { writeHead: proto.writeHead, end: proto.end };
   const writeHead = original.writeHead as (...a: unknown[]) => ServerResponse;
   const end = original.end as (...a: unknown[]) => ServerResponse;
-  methods = {
+  const methods: HeldMethods = {
     original,
     writeHead: function writeHeadHeld(this: ServerResponse, ...args: unknown[]): ServerResponse {
       outcomes.get(this)?.commit(false);

@@ -319,8 +319,8 @@ describeWithRedis('a success response and the store (Redis behind a link we can 
     await deletePrefix(prefix);
   });
 
-  /** A PUT's response ends only once the held XADD of its event reaches Redis. */
-  async function expectEndHeldUntilStored(app: express.Express, storage: MemoryRepository): Promise<void> {
+  /** A PUT's response (`status`) ends only once the held XADD of its event reaches Redis. */
+  async function expectEndHeldUntilStored(app: express.Express, storage: MemoryRepository, status = 201): Promise<void> {
     proxy.hold(); // the XADD waits in the proxy
     let answered = false;
     const response = request(app).put('/v2/demo/app/manifests/v1').then((res) => {
@@ -334,7 +334,7 @@ describeWithRedis('a success response and the store (Redis behind a link we can 
     expect(answered).toBe(false);
     expect(await redis.xlen(stream)).toBe(0);
     proxy.release();
-    expect((await response).status).toBe(201);
+    expect((await response).status).toBe(status);
     expect(await redis.xlen(stream)).toBe(1);
   }
 
@@ -369,6 +369,23 @@ describeWithRedis('a success response and the store (Redis behind a link we can 
     // The methods that hold are on the app's response prototype, not on every server's.
     expect(http.ServerResponse.prototype.end).toBe(end);
     expect(http.ServerResponse.prototype.writeHead).toBe(writeHead);
+  });
+
+  it('holds the end of a response that a sub-app’s route passes, with its error, back to the parent app', async () => {
+    await setup('30s');
+    const parent = express();
+    parent.use(notifications.middleware);
+    const storage = new MemoryRepository('demo/app', new Map());
+    const routes = express();
+    routes.put('/v2/demo/app/manifests/:tag', async (req, _res, next) => {
+      await notifications.repository(req, storage).manifests.put(manifest, { tag: req.params.tag });
+      next(new Error('disk full after write')); // back in the parent app: its response prototype again
+    });
+    parent.use(routes);
+    parent.use((err: Error, _req: Request, res: express.Response, _next: express.NextFunction) => {
+      res.status(500).json({ errors: [{ code: 'UNKNOWN', message: err.message }] });
+    });
+    await expectEndHeldUntilStored(parent, storage, 500);
   });
 
   it('waits no longer than queue.committimeout, keeps the event in the spool meanwhile, and stores it once', async () => {

@@ -1,9 +1,8 @@
 import { decodeEnvelope, encodeEnvelope, EnvelopeFormatError, type Event } from '../../lib';
 import { decodeEvent, encodeEvent, envelopeMediaType, storedEventJson } from '../../lib/codec/envelope';
 import { eventTimestamp, formatTimestamp, newEventId } from '../../lib/model/event';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { loadFixtures } from '../helpers/fixtures';
+import { collectGarbage } from '../helpers/gc';
 
 const fixtures = loadFixtures();
 
@@ -158,12 +157,10 @@ describe('ids and timestamps', () => {
   it('makes each id one flat string, which the log and the queue keep cheaply', () => {
     // Joined from its parts with `+`, an id is a rope of cons cells: about 480 bytes held
     // for as long as the event, against 57 for the flat string.
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
-    gc();
+    collectGarbage();
     const before = process.memoryUsage().heapUsed;
     const ids = Array.from({ length: 50_000 }, () => newEventId());
-    gc();
+    collectGarbage();
     const perId = (process.memoryUsage().heapUsed - before) / ids.length;
     expect(ids).toHaveLength(50_000);
     expect(perId).toBeLessThan(150);

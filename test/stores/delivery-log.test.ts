@@ -1,6 +1,4 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BadCursorError, idAt, LogClock, type AttemptRecord, type LogEntry } from '../../lib/stores/delivery-log';
@@ -13,6 +11,7 @@ import Database from 'better-sqlite3';
 import type { Event } from '../../lib';
 import { makeEvent } from '../helpers/events';
 import { describeEachLog } from '../helpers/delivery-logs';
+import { collectGarbageNextTurn } from '../helpers/gc';
 
 const HOUR = 3_600_000;
 
@@ -205,8 +204,6 @@ describe('memory delivery log', () => {
   });
 
   it('lets go of the attempts, events and feed items it drops at once, not when its arrays are next cut', async () => {
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
     const log = new MemoryDeliveryLog({ attempts: 10, events: 10 });
     const clock = new LogClock();
     // Refs made in a function of their own, so that only the log can hold what they point at.
@@ -218,9 +215,7 @@ describe('memory delivery log', () => {
     };
     const first = await write(5);
     await write(50);
-    // A weak ref is kept alive until the turn it was made in ends.
-    await new Promise((resolve) => setImmediate(resolve));
-    gc();
+    await collectGarbageNextTurn();
     expect(first.map((ref) => ref.deref())).toEqual(Array(10).fill(undefined));
     expect((await log.attempts('a', { limit: 100 })).items).toHaveLength(10);
     expect((await log.events({ endpoints: ['a'], limit: 100 })).items).toHaveLength(10);

@@ -133,9 +133,9 @@ function holdUntilOutcome(res: ServerResponse, held: HeldEvents, lateEnds: LateE
   // A client that goes away does not undo what its request already did.
   res.on('close', () => void held.commit());
   if (methods && res.writeHead === methods.writeHead && res.end === methods.end && !outcomes.has(res)) {
-    // The usual case: the response's prototype (its app's `app.response`) looks the
-    // outcome up. A property added to a response costs more than the rest of this
-    // middleware: Express gives each response a map of its own (it sets its prototype).
+    // The usual case: the response's prototype (its outermost app's `app.response`) looks
+    // the outcome up. A property added to a response of an Express app costs about 1.3 µs,
+    // more than the rest of this hold (Express sets the prototype of each response).
     outcomes.set(res, new Outcome(held, methods.original.writeHead, methods.original.end, lateEnds, failOnStoreError));
     return;
   }

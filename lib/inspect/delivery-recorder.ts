@@ -245,9 +245,9 @@ export class DeliveryRecorder {
    * The entries a write of the timer's (nobody waits, the buffer is small) leaves for the
    * next, for a log that writes an event once when its delivery comes in the same write
    * (`holdsYoungEvents`): events accepted after the timer was set (within the last
-   * `flushMs`) whose delivery is not in the buffer yet, and what follows about them. That delivery is usually a few ms
-   * away; it then joins them, and the event is written once, delivered, instead of being
-   * written and then changed.
+   * `flushMs`) whose delivery is not in the buffer yet, and what follows about them. That
+   * delivery is usually a few ms away; it then joins them, and the event is written once,
+   * delivered, instead of being written and then changed.
    */
   private toHold(): Set<LogEntry> | undefined {
     if (!this.log.holdsYoungEvents || !this.canWait) return undefined;

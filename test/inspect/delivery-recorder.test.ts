@@ -29,7 +29,11 @@ describe('DeliveryRecorder', () => {
   beforeEach(() => {
     dir = mkdtempSync(path.join(tmpdir(), 'recorder-'));
   });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  afterEach(() => {
+    // A test that failed while it had Date.now() replaced must not leave it so for the next.
+    jest.restoreAllMocks();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   it('writes in batches behind the caller, and a read sees everything recorded before it', async () => {
     const log = new SqliteDeliveryLog({ path: path.join(dir, 'log.db') });

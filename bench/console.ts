@@ -4,7 +4,8 @@
 // without the logs and with them (memory and SQLite; and the SQLite queue without and
 // with SQLite logs beside it, as `queue.type: sqlite` has it), in alternating rounds
 // (BENCH_CONSOLE_ROUNDS, 3); entries the recorder dropped (its log store could not keep
-// up) are noted. BENCH_CONSOLE_VARIANTS (labels separated by `;`: `no logs;memory logs`)
+// up) are noted, and each round of a variant with logs is set against the same round
+// without them. BENCH_CONSOLE_VARIANTS (labels separated by `;`: `no logs;memory logs`)
 // and BENCH_CONSOLE_CONFIGS (`one`, `batched`) run some of them. Reads: 20 endpoints and
 // 1,000,000 logged attempts (100,000 events, ten attempts each) in SQLite and in Redis,
 // the first page of an endpoint's attempts and a search by digest.
@@ -18,7 +19,7 @@ import type { Event } from '../lib';
 import { DeliveryRecorder } from '../lib/inspect/delivery-recorder';
 import { LogClock, type DeliveryLog, type LogEntry } from '../lib/stores/delivery-log';
 import { MemoryDeliveryLog } from '../lib/stores/memory-delivery-log';
-import { logFileOf, SqliteDeliveryLog } from '../lib/stores/sqlite-delivery-log';
+import { logFileOf, SqliteDeliveryLog, type SqliteDeliveryLogOptions } from '../lib/stores/sqlite-delivery-log';
 import { RedisDeliveryLog } from '../lib/stores/redis-delivery-log';
 import { createEndpointStores, type EndpointStores } from '../lib/stores/create-stores';
 import { normalizeQueue } from '../lib/config/normalize';
@@ -42,11 +43,14 @@ const WRITES_PER_TURN = 64;
 const READS = 50;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const percent = (x: number) => `${x >= 0 ? '+' : '−'}${Math.abs(x * 100).toFixed(1)}%`;
 
 /** What one dispatch round runs with: the endpoint's stores (memory when absent) and the log (none when absent). */
 interface Variant {
   stores?: () => EndpointStores;
   log?: () => DeliveryLog;
+  /** Runs only when BENCH_CONSOLE_VARIANTS names it. */
+  optional?: boolean;
 }
 
 /** Delivers the sample through a new endpoint, with the log (a recorder on it) or without. */
@@ -161,7 +165,7 @@ async function dispatch(dir: string): Promise<Result[]> {
     for (const [, label, fields] of configs.filter(([key]) => !CONFIGS || CONFIGS.includes(key))) {
       // A file per round; with the SQLite queue the log goes beside it, as `queue.type: sqlite` has it.
       let file = '';
-      const sqliteLog = () => new SqliteDeliveryLog({ path: logFileOf(file), attempts: 100_000, events: 100_000 });
+      const sqliteLog = (options: Partial<SqliteDeliveryLogOptions> = {}) => new SqliteDeliveryLog({ path: logFileOf(file), attempts: 100_000, events: 100_000, ...options });
       const sqliteQueue = () => createEndpointStores(normalizeQueue({ type: 'sqlite', path: file, spoolDir: dir }), 'bench', 'bench');
       const variants: [string, Variant][] = [
         ['no logs', {}],
@@ -170,8 +174,10 @@ async function dispatch(dir: string): Promise<Result[]> {
         // What a user of `queue.type: sqlite` has: the queue in its file and the logs beside it.
         ['SQLite queue, no logs', { stores: sqliteQueue }],
         ['SQLite queue, SQLite logs', { stores: sqliteQueue, log: sqliteLog }],
+        // Run when named: the log's writer thread at the process's priority, not 10 nicer.
+        ['SQLite queue, SQLite logs, writer not nicer', { stores: sqliteQueue, log: () => sqliteLog({ writerNice: 0 }), optional: true }],
       ];
-      const runs = variants.filter(([logs]) => !VARIANTS || VARIANTS.includes(logs));
+      const runs = variants.filter(([logs, v]) => (VARIANTS ? VARIANTS.includes(logs) : !v.optional));
       // Rounds alternate the variants, so that a noisy neighbour weighs on each alike; the median is reported.
       const rounds: Awaited<ReturnType<typeof deliver>>[][] = runs.map(() => []);
       for (let round = 0; round < ROUNDS; round++) {
@@ -180,14 +186,18 @@ async function dispatch(dir: string): Promise<Result[]> {
           rounds[i].push(await deliver(url, sample, fields, variant));
         }
       }
-      for (const [i, [logs]] of runs.entries()) {
+      for (const [i, [logs, variant]] of runs.entries()) {
         const rs = rounds[i];
         const dropped = Math.max(...rs.map((r) => r.dropped));
+        // With logs: each round's throughput against the same round's without them (same queue).
+        const base = variant.log && runs.findIndex(([, v]) => !v.log && v.stores === variant.stores);
+        const ratios = base !== undefined && base >= 0 ? rs.map((r, k) => r.perSecond / rounds[base][k].perSecond - 1) : [];
+        const paired = ratios.length > 0 ? `; against no logs by round: ${ratios.map(percent).join(', ')} (median ${percent(median(ratios))})` : '';
         results.push({
           name: `dispatch ${label}, ${logs}`,
           value: median(rs.map((r) => r.perSecond)),
           unit: 'events/s',
-          note: `median of ${rs.length}; ${median(rs.map((r) => r.cpuPerEvent)).toFixed(1)} µs sender CPU per event, ${rs[0].perPost.toFixed(1)} events per POST${dropped ? `, up to ${dropped} log entries dropped` : ''}`,
+          note: `median of ${rs.length}; ${median(rs.map((r) => r.cpuPerEvent)).toFixed(1)} µs sender CPU per event, ${rs[0].perPost.toFixed(1)} events per POST${dropped ? `, up to ${dropped} log entries dropped` : ''}${paired}`,
         });
       }
     }

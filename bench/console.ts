@@ -19,7 +19,7 @@ import type { Event } from '../lib';
 import { DeliveryRecorder } from '../lib/inspect/delivery-recorder';
 import { LogClock, type DeliveryLog, type LogEntry } from '../lib/stores/delivery-log';
 import { MemoryDeliveryLog } from '../lib/stores/memory-delivery-log';
-import { logFileOf, SqliteDeliveryLog, type SqliteDeliveryLogOptions } from '../lib/stores/sqlite-delivery-log';
+import { logFileOf, SqliteDeliveryLog } from '../lib/stores/sqlite-delivery-log';
 import { RedisDeliveryLog } from '../lib/stores/redis-delivery-log';
 import { createEndpointStores, type EndpointStores } from '../lib/stores/create-stores';
 import { normalizeQueue } from '../lib/config/normalize';
@@ -49,8 +49,6 @@ const percent = (x: number) => `${x >= 0 ? '+' : '−'}${Math.abs(x * 100).toFix
 interface Variant {
   stores?: () => EndpointStores;
   log?: () => DeliveryLog;
-  /** Runs only when BENCH_CONSOLE_VARIANTS names it. */
-  optional?: boolean;
 }
 
 /** Delivers the sample through a new endpoint, with the log (a recorder on it) or without. */
@@ -165,7 +163,7 @@ async function dispatch(dir: string): Promise<Result[]> {
     for (const [, label, fields] of configs.filter(([key]) => !CONFIGS || CONFIGS.includes(key))) {
       // A file per round; with the SQLite queue the log goes beside it, as `queue.type: sqlite` has it.
       let file = '';
-      const sqliteLog = (options: Partial<SqliteDeliveryLogOptions> = {}) => new SqliteDeliveryLog({ path: logFileOf(file), attempts: 100_000, events: 100_000, ...options });
+      const sqliteLog = () => new SqliteDeliveryLog({ path: logFileOf(file), attempts: 100_000, events: 100_000 });
       const sqliteQueue = () => createEndpointStores(normalizeQueue({ type: 'sqlite', path: file, spoolDir: dir }), 'bench', 'bench');
       const variants: [string, Variant][] = [
         ['no logs', {}],
@@ -174,10 +172,8 @@ async function dispatch(dir: string): Promise<Result[]> {
         // What a user of `queue.type: sqlite` has: the queue in its file and the logs beside it.
         ['SQLite queue, no logs', { stores: sqliteQueue }],
         ['SQLite queue, SQLite logs', { stores: sqliteQueue, log: sqliteLog }],
-        // Run when named: the log's writer thread at the process's priority, not 10 nicer.
-        ['SQLite queue, SQLite logs, writer not nicer', { stores: sqliteQueue, log: () => sqliteLog({ writerNice: 0 }), optional: true }],
       ];
-      const runs = variants.filter(([logs, v]) => (VARIANTS ? VARIANTS.includes(logs) : !v.optional));
+      const runs = variants.filter(([logs]) => !VARIANTS || VARIANTS.includes(logs));
       // Rounds alternate the variants, so that a noisy neighbour weighs on each alike; the median is reported.
       const rounds: Awaited<ReturnType<typeof deliver>>[][] = runs.map(() => []);
       for (let round = 0; round < ROUNDS; round++) {

@@ -85,12 +85,6 @@ export const DEFAULTS = deepFreeze({
     logFlushMs: 20, // 20ms
     /** Delivery log: most entries buffered while the log store is slow or down; past it the oldest are dropped and counted. */
     logBufferLimit: 20_000,
-    /**
-     * SQLite delivery log: how much nicer than the process its writer thread makes itself
-     * (Linux; up to 19), so that on a busy host the registry's requests and deliveries get
-     * the CPU first and the log catches up after; 0 leaves the thread as the process is.
-     */
-    logWriterNice: 10,
   },
   /** Broker destinations: endpoints whose `url` is `nats://`, `amqp(s)://` or `mqtt(s)://`. */
   broker: {

@@ -35,13 +35,6 @@ export interface SqliteDeliveryLogOptions extends OpenSqliteOptions, Partial<Del
    * where earlier versions kept the log. Rows this file already has are kept.
    */
   importFrom?: string;
-  /**
-   * How much nicer than the process the writer thread makes itself (Linux, up to 19;
-   * default `DEFAULTS.stores.logWriterNice`, 10): on a busy host, the registry and its
-   * deliveries get the CPU before the log's writes, which catch up when there is room (the
-   * recorder's buffer holds them meanwhile). 0 leaves the thread at the process's priority.
-   */
-  writerNice?: number;
 }
 
 /** The tables of the log, in the order they are made. */
@@ -95,10 +88,6 @@ export class SqliteDeliveryLog implements DeliveryLog {
   constructor(options: SqliteDeliveryLogOptions) {
     this.description = `sqlite:${options.path}`;
     this.options = options;
-    const nice = options.writerNice;
-    if (nice !== undefined && !(Number.isSafeInteger(nice) && nice >= 0)) {
-      throw new RangeError(`sqlite delivery log ${options.path}: option "writerNice" must be a whole number from 0 (as the process) up, got ${String(nice)}`);
-    }
     this.limits = {
       attempts: options.attempts ?? DEFAULTS.log.attempts,
       events: options.events ?? DEFAULTS.log.events,
@@ -245,7 +234,6 @@ export class SqliteDeliveryLog implements DeliveryLog {
       busyTimeoutMs: this.options.busyTimeoutMs ?? DEFAULTS.stores.sqliteBusyTimeoutMs,
       synchronous: this.options.synchronous ?? DEFAULTS.stores.sqliteSynchronous,
       limits: this.limits,
-      nice: this.options.writerNice ?? DEFAULTS.stores.logWriterNice,
     };
     const worker = startWorker(workerData);
     worker.on('message', (reply: WorkerReply) => this.settle(reply));

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BadCursorError, idAt, LogClock, type AttemptRecord, type LogEntry } from '../../lib/stores/delivery-log';
@@ -244,43 +244,6 @@ describe('sqlite delivery log', () => {
       expect(await reopened.event(e.id, ['a'])).toEqual([expect.objectContaining({ state: 'pending', attempts: 1, event: e })]);
     } finally {
       await reopened.close();
-    }
-  });
-
-  // Linux names each thread in /proc and lets setpriority act on one thread alone.
-  (existsSync('/proc/thread-self') ? it : it.skip)('writes from a thread 10 nicer than the process, leaving the process as it was; writerNice: 0 leaves the thread alone', async () => {
-    const niceOfThreads = () =>
-      new Map(
-        readdirSync('/proc/self/task').map((tid) => {
-          const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-          // Fields after the command's closing parenthesis: state is field 3, nice field 19.
-          return [Number(tid), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])] as const;
-        }),
-      );
-    const base = niceOfThreads().get(process.pid)!;
-    const clock = new LogClock();
-    const writerThreads = async (options: { writerNice?: number }) => {
-      const before = niceOfThreads();
-      const log = new SqliteDeliveryLog({ path: path.join(dir, `nice-${options.writerNice ?? 'default'}.db`), ...options });
-      try {
-        await log.write([attempt('a', clock.next(), [makeEvent()])]);
-        const after = niceOfThreads();
-        expect(after.get(process.pid)).toBe(base);
-        // What the log's start changed: only threads it made (the worker) may differ from the process.
-        for (const [tid, nice] of before) if (after.has(tid)) expect(after.get(tid)).toBe(nice);
-        return [...after].filter(([tid]) => !before.has(tid)).map(([, nice]) => nice);
-      } finally {
-        await log.close();
-      }
-    };
-    expect(await writerThreads({})).toContain(Math.min(19, base + 10));
-    expect((await writerThreads({ writerNice: 0 })).every((nice) => nice === base)).toBe(true);
-    expect(await writerThreads({ writerNice: 3 })).toContain(Math.min(19, base + 3));
-  });
-
-  it('refuses a writerNice that is not a whole number from 0, naming it', () => {
-    for (const writerNice of [-1, 1.5, Number.NaN]) {
-      expect(() => new SqliteDeliveryLog({ path: path.join(dir, 'bad-nice.db'), writerNice })).toThrow(/option "writerNice" must be a whole number from 0/);
     }
   });
 

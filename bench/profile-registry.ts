@@ -3,6 +3,7 @@
 //   OFF=1 npx tsx bench/profile-registry.ts      notifications off
 //   PROF=dir  ... writes a V8 CPU profile of the registry to dir (node --cpu-prof)
 //   NOTIFICATIONS='{"log":{"events":0,"attempts":0}}'  merged into the notifications section
+//   IGNORE_PULLS=1                               the endpoint ignores pulls: events are made and held, none delivered
 //   DEMO_ROOT=/path/to/another/checkout          runs that tree's demo registry (A/B runs)
 //   GC_LOG=file                                  V8's line per collection (--trace-gc-nvp) to file; the
 //                                                JSON line then adds the bytes allocated and promoted per GET
@@ -35,6 +36,8 @@ async function main(): Promise<void> {
   const port = await freePort();
   const config = parse(registryConfig(port, { rootDir, ...(off ? {} : { endpointUrl: receiverUrl }) }));
   if (!off && process.env.NOTIFICATIONS) Object.assign(config.notifications, JSON.parse(process.env.NOTIFICATIONS));
+  const ignorePulls = !off && process.env.IGNORE_PULLS === '1';
+  if (ignorePulls) config.notifications.endpoints[0].ignore = { actions: ['pull'] };
   const configFile = path.join(dir, 'config.yml');
   writeFileSync(configFile, stringify(config));
   const prof = process.env.PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PROF}`] : [];
@@ -67,7 +70,7 @@ async function main(): Promise<void> {
     const main0 = cpuOf(registry.pid!, registry.pid!);
     const gc0 = gcTotals();
     const run = await autocannon(image.manifestUrl, ['-c', '10', '-d', seconds, ...headers]);
-    if (!off) await waitUntil(async () => (await count()) >= before + run.total, 'every event of the run at the receiver', 60_000, 10);
+    if (!off && !ignorePulls) await waitUntil(async () => (await count()) >= before + run.total, 'every event of the run at the receiver', 60_000, 10);
     const cpu1 = cpuOf(registry.pid!);
     const main1 = cpuOf(registry.pid!, registry.pid!);
     const gc1 = gcTotals();
@@ -77,7 +80,7 @@ async function main(): Promise<void> {
     const gc = gcLog
       ? { allocatedPerReq: Math.round((gc1.allocated - gc0.allocated) / run.total), promotedPerReq: Math.round((gc1.promoted - gc0.promoted) / run.total) }
       : {};
-    console.log(JSON.stringify({ notifications: off ? 'off' : 'on', reqPerSec: Math.round(run.reqPerSec), requests: run.total, cpuUsPerReq: user + system, userUs: user, systemUs: system, mainThreadUs: per(main1.user + main1.system - main0.user - main0.system), ...gc }));
+    console.log(JSON.stringify({ notifications: off ? 'off' : ignorePulls ? 'on, pulls ignored' : 'on', reqPerSec: Math.round(run.reqPerSec), requests: run.total, cpuUsPerReq: user + system, userUs: user, systemUs: system, mainThreadUs: per(main1.user + main1.system - main0.user - main0.system), ...gc }));
   } finally {
     await stopWithin(registry, 20_000);
     await stopWithin(receiver.child);

@@ -186,8 +186,8 @@ async function dispatch(dir: string): Promise<Result[]> {
         const rs = rounds[i];
         const dropped = Math.max(...rs.map((r) => r.dropped));
         // With logs: each round's throughput against the same round's without them (same queue).
-        const base = variant.log && runs.findIndex(([, v]) => !v.log && v.stores === variant.stores);
-        const ratios = base !== undefined && base >= 0 ? rs.map((r, k) => r.perSecond / rounds[base][k].perSecond - 1) : [];
+        const base = variant.log ? runs.findIndex(([, v]) => !v.log && v.stores === variant.stores) : -1;
+        const ratios = base >= 0 ? rs.map((r, k) => r.perSecond / rounds[base][k].perSecond - 1) : [];
         const paired = ratios.length > 0 ? `; against no logs by round: ${ratios.map(percent).join(', ')} (median ${percent(median(ratios))})` : '';
         results.push({
           name: `dispatch ${label}, ${logs}`,
